@@ -1,0 +1,102 @@
+// cpumodel: one executable, subcommands like git/virsh. Dispatch only; each subcommand lives in
+// its own cmd_*.cc and the work in the libraries.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "command.h"
+
+namespace cpumodel::tools {
+namespace {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> r;
+  return r;
+}
+
+void print_usage(std::ostream& os) {
+  os << "usage: cpumodel [--version] [--help] COMMAND [ARGS]\n\n"
+        "Safe CPU models for live-migrating KVM guests across x86 hosts.\n\ncommands:\n";
+  auto list = commands();
+  std::sort(list.begin(), list.end(), [](const Command& a, const Command& b) {
+    return std::string_view(a.name) < b.name;
+  });
+  for (const auto& c : list) {
+    std::string name = c.name;
+    name.resize(std::max<size_t>(name.size(), 14), ' ');
+    os << "  " << name << c.summary << "\n";
+  }
+  os << "\nRun 'cpumodel COMMAND --help' for a command's options and an example.\n"
+        "Exit codes: 0 ok, 1 negative verdict, 2 bad usage or input, 3 this host cannot do it.\n";
+}
+
+int run_command(const Command& c, std::vector<std::string> args) {
+  po::options_description opts(std::string("usage: cpumodel ") + c.synopsis + "\n\noptions");
+  opts.add_options()("help,h", "show this help");
+  po::positional_options_description pos;
+  c.options(opts, pos);
+  po::variables_map vm;
+  try {
+    auto parsed = po::command_line_parser(qemu_aliases(std::move(args)))
+                      .options(opts)
+                      .positional(pos)
+                      .style(po::command_line_style::default_style &
+                             ~po::command_line_style::allow_guessing)
+                      .run();
+    po::store(parsed, vm);
+    if (vm.count("help")) {
+      std::cout << c.summary << "\n\n" << opts << "\nexample:\n  " << c.example << "\n";
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return fail(std::string(c.name) + ": " + e.what() + " (see 'cpumodel " + c.name + " --help')");
+  }
+  return c.run(vm);
+}
+
+}  // namespace
+
+Registrar::Registrar(const Command& c) { registry().push_back(c); }
+const std::vector<Command>& commands() { return registry(); }
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "cpumodel: error: %s\n", e.message.c_str());
+  return e.exit_code;
+}
+int fail(const std::string& message, int exit_code) { return fail(Error{message, exit_code}); }
+void warn(const std::string& message) { std::fprintf(stderr, "cpumodel: warning: %s\n", message.c_str()); }
+void note(const std::string& message) { std::fprintf(stderr, "cpumodel: note: %s\n", message.c_str()); }
+bool stderr_is_tty() { return ::isatty(2) == 1; }
+
+std::vector<std::string> qemu_aliases(std::vector<std::string> args) {
+  static const char* const kAliases[] = {"-cpu", "-smp", "-m", "-kernel", "-initrd", "-append"};
+  for (auto& a : args)
+    for (const char* alias : kAliases)
+      if (a == alias) a = std::string("-") + alias;
+  return args;
+}
+
+}  // namespace cpumodel::tools
+
+int main(int argc, char** argv) {
+  using namespace cpumodel::tools;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(std::cerr);
+    return cpumodel::kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(std::cout);
+    return cpumodel::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::cout << "cpumodel " CPUMODEL_VERSION "\n";
+    return cpumodel::kExitOk;
+  }
+  for (const auto& c : commands())
+    if (args[0] == c.name) return run_command(c, std::vector<std::string>(args.begin() + 1, args.end()));
+  return fail("unknown command '" + args[0] + "' (see 'cpumodel --help')");
+}
