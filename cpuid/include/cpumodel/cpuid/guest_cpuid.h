@@ -1,0 +1,49 @@
+// The guest CPUID builder: a resolved CPU definition + topology + the host's KVM-supported
+// CPUID -> one CpuidTable per vCPU, ready for KVM_SET_CPUID2. Pure functions over values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpumodel/cpuid/cpu_definition.h"
+#include "cpumodel/cpuid/profile.h"
+#include "cpumodel/cpuid/result.h"
+#include "cpumodel/cpuid/smp.h"
+#include "cpumodel/cpuid/table.h"
+
+namespace cpumodel {
+
+// Where a vCPU sits, with QEMU's APIC ID layout (package | die | core | thread, each field
+// ceil(log2(count)) bits wide).
+struct VcpuPlace {
+  unsigned index = 0;
+  uint32_t apic_id = 0;
+  unsigned socket = 0, die = 0, core = 0, thread = 0;
+};
+
+std::vector<VcpuPlace> vcpu_places(const SmpConfig& smp);  // maxcpus entries, index order
+uint32_t apic_id_of(const SmpConfig& smp, unsigned index);
+
+struct GuestCpuidOptions {
+  bool check = true;     // filter against the host's KVM-supported CPUID, warning per bit
+  bool enforce = false;  // fail (exit 3) instead of filtering
+};
+
+struct GuestCpuid {
+  std::vector<VcpuPlace> vcpus;        // the `cpus` present at start
+  std::vector<CpuidTable> tables;      // one per vCPU, same order
+  std::vector<std::string> warnings;   // "host doesn't support requested feature: CPUID.07H:EBX.avx2 [bit 5]"
+  FeatureSet dropped;                  // features filtered because the host lacks them
+};
+
+// host may be null: no filtering, host-derived values (XSAVE sizes, phys bits) from defaults.
+Result<GuestCpuid> build_guest_cpuid(const CpuDefinition& cpu, const SmpConfig& smp,
+                                     const HostProfile* host, const GuestCpuidOptions& options = {});
+
+// struct kvm_cpuid2 as bytes (header + entries, KVM_CPUID_FLAG_SIGNIFCANT_INDEX on indexed
+// leaves), ready for the KVM_SET_CPUID2 ioctl.
+std::vector<uint8_t> to_kvm_cpuid2(const CpuidTable& table);
+CpuidTable from_kvm_cpuid2(const uint8_t* data, size_t size);
+
+}  // namespace cpumodel
