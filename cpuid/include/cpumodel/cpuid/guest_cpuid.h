@@ -35,6 +35,9 @@ struct GuestCpuid {
   std::vector<CpuidTable> tables;      // one per vCPU, same order
   std::vector<std::string> warnings;   // "host doesn't support requested feature: CPUID.07H:EBX.avx2 [bit 5]"
   FeatureSet dropped;                  // features filtered because the host lacks them
+  FeatureSet features;                 // the named features the guest gets (after filtering)
+  MsrMap msrs;                         // feature MSR values the guest gets (0x10a, 0xcf, 0x345)
+  SmpConfig smp;                       // the topology the tables describe
 };
 
 // host may be null: no filtering, host-derived values (XSAVE sizes, phys bits) from defaults.
@@ -45,5 +48,19 @@ Result<GuestCpuid> build_guest_cpuid(const CpuDefinition& cpu, const SmpConfig& 
 // leaves), ready for the KVM_SET_CPUID2 ioctl.
 std::vector<uint8_t> to_kvm_cpuid2(const CpuidTable& table);
 CpuidTable from_kvm_cpuid2(const uint8_t* data, size_t size);
+// The kvm_cpuid_entry2 flags QEMU gives a leaf (KVM_CPUID_FLAG_SIGNIFCANT_INDEX, stateful leaf 2).
+uint32_t kvm_cpuid_flags(uint32_t leaf);
+
+// Output formats of `cpumodel cpuid`.
+// JSON per ../shared/CLI.md: {"model", "smp", "warnings", "vcpus": [{index, apic_id, socket, die,
+// core, thread, leaves: [{leaf, subleaf, eax, ebx, ecx, edx}]}]}.
+std::string guest_cpuid_json(const GuestCpuid& guest, const std::string& model,
+                             const std::vector<size_t>& which);
+// For people: topology, caches, address sizes, XSAVE, features by name; then the raw leaves.
+std::string describe_guest_cpuid(const CpuidTable& table, const VcpuPlace& place,
+                                 const SmpConfig& smp);
+// The kvm_cpuid2 buffer as KVM gets it: header, then one line per entry (function, index, flags,
+// eax..edx in hex), then a hex dump of the bytes.
+std::string kvm_cpuid2_dump(const CpuidTable& table);
 
 }  // namespace cpumodel

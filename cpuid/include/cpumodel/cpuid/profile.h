@@ -14,9 +14,12 @@
 
 namespace cpumodel {
 
+// Counted like -smp: packages, dies per package, cores per die, threads per core (the largest
+// group when they differ, e.g. hybrid parts); NUMA nodes and online CPUs in total.
 struct HostTopology {
   unsigned packages = 0, dies = 0, cores = 0, threads = 0, numa_nodes = 0, online_cpus = 0;
   bool known() const { return online_cpus != 0; }
+  bool operator==(const HostTopology&) const = default;
 };
 
 struct HostProfile {
@@ -35,12 +38,21 @@ struct HostProfile {
   const CpuidTable& guest_cpuid() const { return kvm_cpuid ? *kvm_cpuid : cpuid; }
   const MsrMap& guest_msrs() const { return kvm_msrs ? *kvm_msrs : msrs; }
   FeatureSet guest_features() const { return features_of(guest_cpuid(), guest_msrs()); }
+  bool operator==(const HostProfile&) const = default;
 };
 
 // Reads any supported profile format, sniffed from the content (not the extension).
 Result<HostProfile> load_profile(const std::string& path);
-// Same, from memory; `name` is used for messages.
+// Same, from memory; `name` is used for messages. Errors name `name:line`. Every format must give
+// CPUID leaf 0; a profile's `name` defaults to profile_name_from_path(name).
 Result<HostProfile> parse_profile(std::string_view text, const std::string& name);
+// "yaml", "libvirt-xml", "cpuid-r", "aida64", or "empty"/"binary" (which parse_profile rejects).
+std::string sniff_profile_format(std::string_view text);
+// The file's stem; libvirt's "x86_64-cpuid-" prefix is dropped ("Xeon-E5-2650").
+std::string profile_name_from_path(const std::string& path);
+// `cpumodel import`: loads any format and writes OUT_DIR/<name>.yaml atomically (facts gain
+// source_file and source_format for non-YAML input). Returns the path written.
+Result<std::string> import_profile(const std::string& path, const std::string& out_dir);
 
 // Our YAML format (what `cpumodel host --save` writes); round-trips through parse_profile.
 std::string profile_to_yaml(const HostProfile& profile);

@@ -19,6 +19,17 @@ struct Signature {
   std::string vendor;
   unsigned family = 0;
   unsigned model_min = 0, model_max = 0;
+  unsigned stepping_min = 0, stepping_max = 15;  // e.g. Skylake-Server vs Cascadelake (both model 0x55)
+  bool matches(std::string_view v, unsigned fam, unsigned model, unsigned stepping) const {
+    return v == vendor && fam == family && model >= model_min && model <= model_max &&
+           stepping >= stepping_min && stepping <= stepping_max;
+  }
+};
+
+// One property a version sets (QEMU's PropValue), kept for `show`: "hle" = "off".
+struct VersionProp {
+  std::string key;
+  std::string value;
 };
 
 // One versioned model, fully resolved (versions applied, inheritance flattened).
@@ -33,7 +44,21 @@ struct ModelEntry {
   std::vector<Signature> signatures;
   CpuDefinition definition;  // definition.model == name
   std::string source;        // file:line it was defined at
+  // Extensions (beyond the pinned interface):
+  enum class Kind { kModel, kBase, kHost, kMax } kind = Kind::kModel;
+  bool vendor_neutral = false;        // x86-64-vN, qemu64...: no vendor rule in compare
+  std::string deprecation_note;       // why, when deprecated
+  std::string cache_name;             // QEMU's CPUCaches name ("epyc_rome_cache_info"), or ""
+  std::vector<VersionProp> changes;   // what this version's props set (empty for v1)
+  std::vector<VersionProp> extra_props;  // non-feature props kept as written (avx10-version=1)
+  std::string parent;                 // `base:` model the definition was derived from, or ""
+  bool is_default_version = false;    // the unversioned name resolves here
 };
+
+// QEMU's rule for unversioned names: `-machine none` and every pc/q35 machine type from 4.1 to
+// 7.2 resolve them to -v1 (default_cpu_version = 1); 4.0 and older use the legacy definition,
+// which is v1's definition plus machine compat props. So: unversioned -> v1.
+inline constexpr unsigned kDefaultModelVersion = 1;
 
 // What expand() produced, with the reasons a person wants.
 struct Expansion {
@@ -67,8 +92,20 @@ class Catalog {
   Result<Expansion> expand(std::string_view spec_text, const HostProfile* host = nullptr,
                            bool filter_by_host = false) const;
 
+  // Unversioned names in catalog order with the versioned name they resolve to.
+  std::vector<std::pair<std::string, std::string>> unversioned_names() const;
+  // Every version of one model (by any of its names), oldest first.
+  std::vector<const ModelEntry*> versions_of(std::string_view name) const;
+  // The newest model whose signatures match a host CPU (vendor + family/model/stepping), or null.
+  const ModelEntry* recognise(std::string_view vendor, unsigned family, unsigned model,
+                              unsigned stepping) const;
+  // The data files the catalog was loaded from.
+  const std::vector<std::string>& files() const { return files_; }
+
  private:
   std::vector<ModelEntry> entries_;
+  std::vector<std::string> files_;
+  std::vector<std::pair<std::string, size_t>> names_;  // every accepted name -> entry index, sorted
   struct Impl;
   friend struct Impl;
 };

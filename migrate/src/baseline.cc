@@ -1,0 +1,196 @@
+// The baseline core: intersect, settle non-feature values, rank and name, check.
+#include "cpumodel/migrate/baseline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "baseline_internal.h"
+
+namespace cpumodel {
+namespace {
+
+FeatureId must_find(const char* name) {
+  auto id = find_feature(name);
+  return id ? *id : FeatureId{0};
+}
+
+bool has_invtsc_feature() { return find_feature("invtsc").has_value(); }
+
+// Vendor groups in first-seen order.
+std::vector<std::pair<std::string, std::vector<size_t>>> vendor_groups(std::span<const HostSummary> hosts) {
+  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == hosts[i].vendor; });
+    if (it == groups.end()) groups.push_back({hosts[i].vendor, {i}});
+    else it->second.push_back(i);
+  }
+  return groups;
+}
+
+std::string vendor_label(const std::string& v) { return v.empty() ? std::string("(no vendor)") : v; }
+
+std::string mixed_vendor_message(std::span<const HostSummary> hosts,
+                                 const std::vector<std::pair<std::string, std::vector<size_t>>>& groups) {
+  std::string msg = "hosts mix CPU vendors and no model runs on all of them:";
+  for (size_t g = 0; g < groups.size(); ++g) {
+    msg += (g ? "; " : " ") + vendor_label(groups[g].first) + " (" +
+           internal::host_list(hosts, groups[g].second, 6) + ")";
+  }
+  return msg + "; use --per-vendor for one baseline per vendor";
+}
+
+// invtsc survives only with a pinned TSC frequency and hosts within 250 ppm of each other.
+bool settle_invtsc(std::span<const HostSummary> hosts, const std::vector<size_t>& group,
+                   const BaselineOptions& opt, Baseline& b) {
+  double lo = INFINITY, hi = 0;
+  size_t unknown = 0;
+  for (size_t i : group) {
+    if (!hosts[i].tsc_khz) { ++unknown; continue; }
+    lo = std::min(lo, *hosts[i].tsc_khz);
+    hi = std::max(hi, *hosts[i].tsc_khz);
+  }
+  std::string why;
+  if (unknown) why = std::to_string(unknown) + " of " + std::to_string(group.size()) + " hosts report no TSC frequency";
+  else if ((hi - lo) / lo * 1e6 > kTscTolerancePpm)
+    why = "host TSC frequencies differ by " + std::to_string(static_cast<long>(std::lround((hi - lo) / lo * 1e6))) +
+          " ppm (" + std::to_string(static_cast<long>(lo)) + "-" + std::to_string(static_cast<long>(hi)) +
+          " kHz), more than " + std::to_string(static_cast<int>(kTscTolerancePpm));
+  else if (!opt.tsc_khz) why = "no --tsc-khz was given to pin the guest TSC frequency";
+  if (why.empty()) {
+    b.tsc_khz = opt.tsc_khz;
+    return true;
+  }
+  b.notes.push_back("invtsc dropped: " + why + " (invtsc blocks migration unless every host runs the guest TSC at one "
+                    "frequency)");
+  return false;
+}
+
+uint32_t baseline_xsave_size(std::span<const HostSummary> hosts, const std::vector<size_t>& group, uint64_t xcr0) {
+  if ((xcr0 & 3) == 0) return 0;
+  uint32_t size = 512 + 64;  // legacy area + XSAVE header
+  for (unsigned c = 2; c < 32; ++c) {
+    if (!(xcr0 >> c & 1)) continue;
+    for (size_t i : group) size = std::max(size, hosts[i].xsave_end[c]);
+  }
+  return size;
+}
+
+void settle_values(std::span<const HostSummary> hosts, const std::vector<size_t>& group, Baseline& b) {
+  b.phys_bits = UINT32_MAX;
+  b.level = b.xlevel = UINT32_MAX;
+  b.xcr0 = b.xss = ~uint64_t{0};
+  for (size_t i : group) {
+    const HostSummary& h = hosts[i];
+    b.phys_bits = std::min(b.phys_bits, h.phys_bits);
+    b.level = std::min(b.level, h.level);
+    b.xlevel = std::min(b.xlevel, h.xlevel);
+    b.xcr0 &= h.xcr0;
+    b.xss &= h.xss;
+  }
+  b.xsave_size = baseline_xsave_size(hosts, group, b.xcr0);
+}
+
+void settle_features(std::span<const HostSummary> hosts, const std::vector<size_t>& group,
+                     const BaselineOptions& opt, Baseline& b) {
+  FeatureSet all_hosts = hosts[group[0]].features, any_host;
+  size_t raw = 0;
+  for (size_t i : group) {
+    all_hosts &= hosts[i].features;
+    any_host |= hosts[i].features;
+    if (!hosts[i].from_kvm) ++raw;
+  }
+  if (raw)
+    b.notes.push_back(std::to_string(raw) + " of " + std::to_string(group.size()) +
+                      " hosts have no KVM data: their raw CPUID was used (KVM may give a guest less)");
+  FeatureSet closed = drop_unsatisfied(all_hosts);
+  if (closed != all_hosts)
+    b.notes.push_back("dropped because what they need is missing: " + internal::join((all_hosts - closed).names()));
+  b.common = closed;
+  if (has_invtsc_feature() && b.common.has(must_find("invtsc"))) {
+    b.invtsc = settle_invtsc(hosts, group, opt, b);
+    if (!b.invtsc) {
+      FeatureSet gone;
+      gone.add(must_find("invtsc"));
+      b.common -= gone | dependents_of(gone);
+    }
+  }
+  FeatureSet allowed = migratable_features();
+  if (b.invtsc) allowed.add(must_find("invtsc"));
+  b.offered = opt.migratable ? (b.common & allowed) : b.common;
+  for (FeatureId id : (any_host - closed).ids()) b.dropped.push_back(DroppedFeature{id, {}});
+}
+
+void name_result(std::span<const ModelEntry> models, std::span<const HostSummary> hosts,
+                 const std::vector<size_t>& group, Baseline& b) {
+  b.candidates = internal::rank_models(models, hosts, group, b.vendor, b.offered, b.common - b.offered);
+  FeatureSet allowed = migratable_features();
+  if (b.invtsc) allowed.add(must_find("invtsc"));
+  for (const auto& c : b.candidates) {
+    if (!c.runnable) continue;
+    b.model = c.model;
+    break;
+  }
+  if (!b.model) {
+    b.features = drop_unsatisfied(b.offered & allowed);
+    b.added = b.features;
+    b.notes.push_back("no catalog model of vendor " + vendor_label(b.vendor) +
+                      " runs on every host: the result is the common feature set on the 'base' model");
+    return;
+  }
+  const FeatureSet& base = b.model->definition.features;
+  FeatureSet keep = base & b.offered;
+  b.features = drop_unsatisfied(keep | (b.offered & allowed));
+  b.added = b.features - base;
+  b.removed = base - b.features;
+}
+
+}  // namespace
+
+const char* ranking_rule() {
+  return "candidates are the catalog models of the hosts' vendor that every host runs, where a host "
+         "may lack only features QEMU ships some version of that model without (those become -f); "
+         "the best is the newest generation, then the model whose family/model signature matches "
+         "more hosts, then the fewest -f, then the highest version; extra features every host "
+         "shares become +f (migratable ones only)";
+}
+
+std::string Baseline::cpu_string() const {
+  std::string s = model ? model->name : std::string("base");
+  for (const auto& n : added.names()) s += ",+" + n;
+  for (const auto& n : removed.names()) s += ",-" + n;
+  return s;
+}
+
+FeatureSet intersect_features(std::span<const HostSummary> hosts) {
+  if (hosts.empty()) return {};
+  FeatureSet s = hosts[0].features;
+  for (const auto& h : hosts) s &= h.features;
+  return s;
+}
+
+Result<std::vector<Baseline>> compute_baseline(std::span<const HostSummary> hosts,
+                                               std::span<const ModelEntry> models,
+                                               const BaselineOptions& options) {
+  if (hosts.empty()) return input_error("baseline: no hosts given (pass PROFILE files or a bundle)");
+  auto groups = vendor_groups(hosts);
+  if (groups.size() > 1 && !options.per_vendor) return input_error(mixed_vendor_message(hosts, groups));
+  std::vector<Baseline> out;
+  for (auto& [vendor, group] : groups) {
+    Baseline b;
+    b.vendor = vendor;
+    b.hosts = group;
+    if (group.size() == 1)
+      b.notes.push_back("one host: the baseline is what that host can give a guest");
+    settle_features(hosts, group, options, b);
+    settle_values(hosts, group, b);
+    name_result(models, hosts, group, b);
+    auto st = internal::check_baseline(b, hosts, options.catalog);
+    if (!st) return st.error();
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace cpumodel

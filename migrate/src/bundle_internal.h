@@ -1,0 +1,19 @@
+// Shared between the bundle codec and the summary fast path; never installed (it names pb types).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "bundle.pb.h"
+#include "cpumodel/cpuid/result.h"
+#include "cpumodel/cpuid/table.h"
+
+namespace cpumodel::internal {
+
+// Parses and validates (magic, version, host count) a bundle into `b`.
+Status parse_bundle(pb::Bundle& b, std::string_view data, const std::string& name);
+
+// Reads a packed CPUID word list (6 words per entry) into a table; errors name `where`.
+Result<CpuidTable> unpack_table(const google::protobuf::RepeatedField<uint32_t>& words, const std::string& where);
+
+}  // namespace cpumodel::internal

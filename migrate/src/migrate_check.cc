@@ -1,0 +1,164 @@
+// migrate-check --cpu SPEC --path A,B,...: hop by hop, with the exact reasons.
+#include "cpumodel/migrate/migrate_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "cpumodel/cpuid/guest_cpuid.h"
+#include "cpumodel/cpuid/json.h"
+#include "cpumodel/migrate/baseline.h"
+
+namespace cpumodel {
+namespace {
+
+const char* xsave_component_name(unsigned c) {
+  static const char* const kNames[] = {"x87", "sse", "avx", "bndregs", "bndcsr", "opmask", "zmm_hi256",
+                                       "hi16_zmm", "pt", "pkru", "pasid", "cet_u", "cet_s", "hdc",
+                                       "uintr", "lbr", "hwp", "xtilecfg", "xtiledata", "apx"};
+  return c < std::size(kNames) ? kNames[c] : "component";
+}
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+void xsave_reasons(const GuestImage& g, const HostSummary& to, const HostProfile& to_profile,
+                   std::vector<std::string>& out) {
+  uint64_t lacking = g.xcr0 & ~to.xcr0;
+  for (unsigned c = 0; c < 64; ++c)
+    if (lacking >> c & 1)
+      out.push_back("XSAVE: " + to.name + " lacks state component " + num(c) + " (" + xsave_component_name(c) + ")");
+  if (to.xsave_size < g.xsave_size)
+    out.push_back("XSAVE: the guest's save area is " + num(g.xsave_size) + " bytes (CPUID.0DH.0:ECX), " + to.name +
+                  " holds at most " + num(to.xsave_size));
+  unsigned c = 2;
+  for (const auto& [size, offset] : g.xsave_layout) {
+    while (c < 64 && !(g.xcr0 >> c & 1)) ++c;
+    if (c >= 64) break;
+    if (!(lacking >> c & 1)) {
+      CpuidRegs r = to_profile.guest_cpuid().get(0xd, c);
+      if (r.eax != size || r.ebx != offset)
+        out.push_back("XSAVE: component " + num(c) + " (" + xsave_component_name(c) + ") is " + num(size) +
+                      " bytes at offset " + num(offset) + " in the guest, " + num(r.eax) + " at " + num(r.ebx) +
+                      " on " + to.name);
+    }
+    ++c;
+  }
+}
+
+void tsc_reasons(const GuestImage& g, const HostSummary& to, std::vector<std::string>& out) {
+  if (!g.invtsc) return;
+  if (!g.tsc_khz) {
+    out.push_back("TSC: the guest has invtsc and no pinned tsc-frequency: QEMU refuses to migrate it (pin "
+                  "tsc-frequency=KHZ or use -invtsc)");
+    return;
+  }
+  if (to.tsc_khz && std::fabs(*to.tsc_khz - static_cast<double>(*g.tsc_khz)) / static_cast<double>(*g.tsc_khz) * 1e6 >
+                        kTscTolerancePpm)
+    out.push_back("TSC: " + to.name + " runs its TSC at " + num(static_cast<uint64_t>(std::llround(*to.tsc_khz))) +
+                  " kHz, the guest's is pinned at " + num(*g.tsc_khz) +
+                  " kHz (more than 250 ppm apart: needs TSC scaling there)");
+}
+
+}  // namespace
+
+Result<GuestImage> start_guest(const Catalog& catalog, std::string_view spec, const HostProfile& host) {
+  auto e = catalog.expand(spec, &host, /*filter_by_host=*/true);
+  if (!e) return e.error();
+  auto built = build_guest_cpuid(e->cpu, SmpConfig{}, &host);
+  if (!built) return built.error();
+  if (built->tables.empty()) return input_error("migrate-check: the guest CPUID builder produced no vCPU table");
+  const CpuidTable& t = built->tables[0];
+  GuestImage g;
+  g.model = e->cpu.model;
+  g.started_on = host.name;
+  g.host_vendor = host.cpuid.vendor();
+  g.features = e->cpu.features;
+  if (t.max_extended() >= 0x80000008) g.phys_bits = t.get(0x80000008).eax & 0xff;
+  CpuidRegs d0 = t.get(0xd, 0);
+  g.xcr0 = (uint64_t{d0.edx} << 32) | d0.eax;
+  g.xsave_size = d0.ecx;
+  for (unsigned c = 2; c < 64; ++c)
+    if (g.xcr0 >> c & 1) g.xsave_layout.push_back({t.get(0xd, c).eax, t.get(0xd, c).ebx});
+  auto invtsc = find_feature("invtsc");
+  g.invtsc = invtsc && g.features.has(*invtsc);
+  g.tsc_khz = e->cpu.tsc_khz;
+  if (!e->filtered_by_host.empty())
+    g.notes.push_back(host.name + " filtered " + std::to_string(e->filtered_by_host.count()) +
+                      " features at start (the guest never had them): " + [&] {
+                        std::string s;
+                        for (const auto& n : e->filtered_by_host.names()) s += (s.empty() ? "" : ", ") + n;
+                        return s;
+                      }());
+  for (const auto& w : built->warnings) g.notes.push_back(w);
+  return g;
+}
+
+std::vector<std::string> hop_reasons(const GuestImage& g, const HostProfile& from, const HostProfile& to) {
+  (void)from;
+  std::vector<std::string> out;
+  HostSummary dst = summarize_host(to);
+  if (dst.vendor != g.host_vendor)
+    out.push_back("vendor: the guest started on a " + g.host_vendor + " host, " + to.name + " is " + dst.vendor);
+  for (FeatureId id : (g.features - dst.features).ids()) out.push_back(to.name + " lacks " + describe_feature(id));
+  if (dst.phys_bits < g.phys_bits)
+    out.push_back("phys-bits: the guest has " + num(g.phys_bits) + " (CPUID.80000008H:EAX[7:0]), " + to.name +
+                  " has " + num(dst.phys_bits));
+  xsave_reasons(g, dst, to, out);
+  tsc_reasons(g, dst, out);
+  return out;
+}
+
+Result<MigrateCheck> migrate_check(const Catalog& catalog, std::string_view spec, const std::vector<HostProfile>& path) {
+  if (path.size() < 2) return input_error("migrate-check: --path needs at least two hosts (A,B)");
+  auto g = start_guest(catalog, spec, path[0]);
+  if (!g) return g.error();
+  MigrateCheck m;
+  m.guest = std::move(*g);
+  auto hop = [&](const HostProfile& a, const HostProfile& b, bool is_return) {
+    MigrateHop h{a.name, b.name, true, is_return, hop_reasons(m.guest, a, b)};
+    h.ok = h.reasons.empty();
+    m.ok = m.ok && h.ok;
+    m.hops.push_back(std::move(h));
+  };
+  for (size_t i = 1; i < path.size(); ++i) hop(path[i - 1], path[i], i + 1 == path.size() && path[i].name == path[0].name);
+  if (path.back().name != path[0].name) hop(path.back(), path[0], true);
+  return m;
+}
+
+std::string migrate_check_json(const MigrateCheck& m) {
+  JsonWriter j;
+  j.begin_object();
+  j.field("ok", m.ok);
+  j.field("model", m.guest.model);
+  j.field("started_on", m.guest.started_on);
+  j.key("hops").begin_array();
+  for (const auto& h : m.hops) {
+    j.begin_object();
+    j.field("from", h.from).field("to", h.to).field("ok", h.ok).field("return", h.is_return);
+    j.key("reasons").strings(h.reasons);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("notes").strings(m.guest.notes);
+  j.end_object();
+  return j.str() + "\n";
+}
+
+std::string migrate_check_text(const MigrateCheck& m) {
+  std::string out = "guest " + m.guest.model + " started on " + m.guest.started_on + ": " +
+                    num(m.guest.features.count()) + " features, phys-bits " + num(m.guest.phys_bits) +
+                    ", XSAVE area " + num(m.guest.xsave_size) + " bytes\n";
+  for (const auto& n : m.guest.notes) out += "  note: " + n + "\n";
+  size_t width = 0;
+  for (const auto& h : m.hops) width = std::max(width, h.from.size() + h.to.size() + 4);
+  for (const auto& h : m.hops) {
+    std::string label = h.from + " -> " + h.to;
+    label.resize(width, ' ');
+    out += "  " + label + "  " + (h.ok ? "ok" : "cannot migrate") + (h.is_return ? "  (return)" : "") + "\n";
+    for (const auto& r : h.reasons) out += "  " + std::string(width, ' ') + "    " + r + "\n";
+  }
+  out += m.ok ? "result: the guest can go along the path and back\n" : "result: cannot migrate\n";
+  return out;
+}
+
+}  // namespace cpumodel

@@ -1,0 +1,111 @@
+// A VM that runs a small payload on N vCPUs, one OS thread per vCPU named "vcpu N". Each vCPU
+// enters directly in 64-bit long mode (or 32-bit protected mode) at BootLayout::kCode with the
+// registers given. A vCPU ends when the guest writes to CPUMODEL_DONE_PORT; a vCPU that faults
+// (triple fault, internal error, unexpected exit, access to unmapped memory) ends the whole VM
+// with a register dump; --timeout kicks every vCPU out (signal + immediate_exit).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cpumodel/cpuid/result.h"
+#include "cpumodel/cpuid/table.h"
+#include "cpumodel/vmm/cpuset.h"
+#include "cpumodel/vmm/guest_memory.h"
+#include "cpumodel/vmm/kvm.h"
+#include "cpumodel/vmm/x86_boot.h"
+
+namespace cpumodel::vmm {
+
+struct VcpuConfig {
+  uint32_t apic_id = 0;            // KVM vCPU id
+  std::optional<CpuidTable> cpuid; // KVM_SET_CPUID2 before the registers are set
+  std::optional<CpuSet> pin;       // sched_setaffinity inside the vCPU thread
+  uint64_t rip = BootLayout::kCode;
+  uint64_t rsp = 0, rdi = 0, rsi = 0, rdx = 0, rbp = 0;
+};
+
+struct MachineConfig {
+  std::string device = default_kvm_device();
+  uint64_t ram_size = 2ull << 20;  // one memslot at guest-physical 0
+  CpuMode mode = CpuMode::kLong64;
+  double timeout_s = 10;           // <= 0: no timeout
+  std::vector<VcpuConfig> vcpus;
+  // Called in each vCPU thread just before it ends (tests inspect /proc/self/task/TID here).
+  std::function<void(unsigned index, pid_t tid)> on_vcpu_exit;
+};
+
+enum class VcpuEnd : uint8_t {
+  kDone,            // wrote to the done port
+  kShutdown,        // triple fault
+  kInternalError,   // KVM_EXIT_INTERNAL_ERROR
+  kFailEntry,       // KVM_EXIT_FAIL_ENTRY
+  kUnmappedMemory,  // KVM_EXIT_MMIO: an access outside guest RAM
+  kUnexpectedExit,  // any other exit (I/O to another port, hlt, ...)
+  kTimeout,         // kicked out by --timeout
+  kStopped,         // kicked out because another vCPU faulted
+  kError,           // an ioctl failed
+};
+const char* vcpu_end_name(VcpuEnd e);
+
+struct VcpuReport {
+  unsigned index = 0;
+  uint32_t apic_id = 0;
+  pid_t tid = 0;
+  int last_cpu = -1;       // /proc/self/task/TID/stat field 39 at the end
+  CpuSet allowed;          // the thread's affinity (pinned set, or the process's)
+  bool pinned = false;
+  VcpuEnd end = VcpuEnd::kError;
+  std::string what;        // one line: "triple fault (KVM_EXIT_SHUTDOWN)"
+  std::string dump;        // register dump when it faulted or timed out
+  uint32_t done_value = 0; // what the guest wrote to the done port
+  uint64_t exits = 0;      // exits to user space
+  // State at the end, for CPUID bits that follow it (OSXSAVE, OSPKE, APIC, XSAVE sizes).
+  uint64_t cr4 = 0, xcr0 = 1, apic_base = 0;
+};
+
+struct MachineReport {
+  Backend backend = Backend::kUnknown;
+  bool irqchip = false;
+  CpuMode mode = CpuMode::kLong64;
+  bool timed_out = false;
+  double run_ms = 0;       // from starting the threads to joining them
+  std::vector<VcpuReport> vcpus;
+  bool all_done() const;
+  // "vCPU 1: triple fault (KVM_EXIT_SHUTDOWN)" for the first vCPU that did not finish, or "".
+  std::string failure() const;
+};
+
+class Machine {
+ public:
+  // Opens KVM, creates the VM, RAM, irqchip and vCPUs, sets CPUID and registers, writes the boot tables.
+  static Result<std::unique_ptr<Machine>> create(MachineConfig config);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  const GuestMemory& memory() const;  // load the payload here before run()
+  Backend backend() const;
+  Status load_code(std::span<const uint8_t> code);  // at BootLayout::kCode
+  // Runs every vCPU to the end. Once per Machine.
+  Result<MachineReport> run();
+
+ private:
+  struct Impl;
+  explicit Machine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Multi-line register dump (RIP, RSP, GPRs, CR0/CR3/CR4/EFER, CS) of one vCPU.
+std::string register_dump(const kvm_regs& r, const kvm_sregs& s);
+
+// The vCPU map, one line per vCPU: vCPU, TID, APIC ID, pinned set, CPU it last ran on.
+// (socket/core/thread are added by callers that know the topology.)
+
+}  // namespace cpumodel::vmm

@@ -1,0 +1,71 @@
+// The probe guest (vmm/src/probe_guest.S): runs CPUID in the guest on every vCPU and brings back
+// what each vCPU saw. Layout, loader and result reader work on a GuestMemory (no KVM needed);
+// run_probe() does the whole run on a Machine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "cpumodel/cpuid/result.h"
+#include "cpumodel/cpuid/table.h"
+#include "cpumodel/vmm/cpuset.h"
+#include "cpumodel/vmm/guest_memory.h"
+#include "cpumodel/vmm/machine.h"
+#include "cpumodel/vmm/x86_boot.h"
+
+namespace cpumodel::vmm {
+
+// One CPUID result as the guest stores it (guest_abi.h).
+struct ProbeRecord {
+  uint32_t leaf, subleaf, eax, ebx, ecx, edx;
+  CpuidRegs regs() const { return CpuidRegs{eax, ebx, ecx, edx}; }
+};
+static_assert(sizeof(ProbeRecord) == 24);
+
+// The probe's machine code (assembled at build time) for a CPU mode.
+std::span<const uint8_t> probe_code(CpuMode mode);
+// 64-bit long mode when the table has lm (CPUID.80000001H:EDX[bit 29]), else 32-bit protected mode.
+CpuMode probe_mode(const CpuidTable& table);
+
+// Every (leaf, subleaf) of the tables, sorted, once.
+std::vector<CpuidKey> probe_queries(std::span<const CpuidTable> tables);
+
+// Where the query list and each vCPU's records go, and how much RAM that needs.
+struct ProbeLayout {
+  uint64_t queries = 0;        // guest-physical address of the query list
+  uint64_t results = 0;        // vCPU i's records at results + i * stride
+  uint64_t stride = 0;
+  uint64_t capacity = 0;       // records per vCPU
+  uint64_t ram_size = 0;       // rounded up to 2 MiB
+  uint64_t results_of(unsigned vcpu) const { return results + vcpu * stride; }
+};
+ProbeLayout probe_layout(size_t query_count, unsigned vcpu_count);
+
+// Writes the code and the query list.
+Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout,
+                  std::span<const CpuidKey> queries);
+// The records vCPU `vcpu` wrote; `end` is the address it wrote to the done port.
+Result<std::vector<ProbeRecord>> read_probe_records(const GuestMemory& mem, const ProbeLayout& layout,
+                                                    unsigned vcpu, uint32_t end);
+
+struct ProbeOptions {
+  std::string device = default_kvm_device();
+  double timeout_s = 10;
+  PinMap pins;                                   // checked by the caller (check_pin_map)
+  std::function<void(unsigned, pid_t)> on_vcpu_exit;
+};
+
+struct ProbeRun {
+  MachineReport machine;                          // backend, threads, ends, timings
+  std::vector<std::vector<ProbeRecord>> records;  // per vCPU, in the order the guest ran them
+  double total_ms = 0;                            // VM creation to teardown
+};
+
+// Runs the probe on one vCPU per table (KVM vCPU id = apic_ids[i]). A vCPU that does not finish
+// is an error (exit 3) whose message carries the failure and its register dump.
+Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const uint32_t> apic_ids,
+                           const ProbeOptions& options);
+
+}  // namespace cpumodel::vmm

@@ -1,0 +1,134 @@
+#include "cpumodel/vmm/probe.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "cpumodel/vmm/guest_abi.h"
+
+extern "C" const uint8_t cpumodel_probe64_begin[], cpumodel_probe64_end[];
+extern "C" const uint8_t cpumodel_probe32_begin[], cpumodel_probe32_end[];
+
+namespace cpumodel::vmm {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kRamGranule = 2ull << 20;
+constexpr uint64_t kRangeRecords = uint64_t{CPUMODEL_PROBE_RANGES} * CPUMODEL_PROBE_RANGE_MAX;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+std::span<const uint8_t> probe_code(CpuMode mode) {
+  if (mode == CpuMode::kLong64)
+    return {cpumodel_probe64_begin, static_cast<size_t>(cpumodel_probe64_end - cpumodel_probe64_begin)};
+  return {cpumodel_probe32_begin, static_cast<size_t>(cpumodel_probe32_end - cpumodel_probe32_begin)};
+}
+
+CpuMode probe_mode(const CpuidTable& table) {
+  return table.bit(0x80000001, 0, Reg::kEdx, 29) ? CpuMode::kLong64 : CpuMode::kProtected32;
+}
+
+std::vector<CpuidKey> probe_queries(std::span<const CpuidTable> tables) {
+  std::set<CpuidKey> keys;
+  for (const auto& t : tables)
+    for (const auto& [key, regs] : t.entries()) keys.insert(key);
+  return {keys.begin(), keys.end()};
+}
+
+ProbeLayout probe_layout(size_t query_count, unsigned vcpu_count) {
+  ProbeLayout l;
+  l.queries = BootLayout::kData;
+  l.results = align_up(l.queries + 8 + query_count * 8, kPage);
+  l.capacity = query_count + kRangeRecords;
+  l.stride = align_up(l.capacity * sizeof(ProbeRecord), kPage);
+  l.ram_size = align_up(l.results + l.stride * vcpu_count, kRamGranule);
+  return l;
+}
+
+Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout,
+                  std::span<const CpuidKey> queries) {
+  auto code = probe_code(mode);
+  if (code.size() > BootLayout::kCodeMax) return input_error("probe code too large");
+  if (auto st = mem.write(BootLayout::kCode, code); !st) return st;
+  std::vector<uint32_t> list;
+  list.reserve(2 + queries.size() * 2);
+  list.push_back(static_cast<uint32_t>(queries.size()));
+  list.push_back(0);
+  for (const auto& k : queries) {
+    list.push_back(k.leaf);
+    list.push_back(k.subleaf);
+  }
+  if (queries.size() + kRangeRecords > layout.capacity)
+    return input_error("probe layout holds " + std::to_string(layout.capacity) + " records, " +
+                       std::to_string(queries.size() + kRangeRecords) + " needed");
+  return mem.write(layout.queries, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(list.data()),
+                                                             list.size() * sizeof(uint32_t)));
+}
+
+Result<std::vector<ProbeRecord>> read_probe_records(const GuestMemory& mem, const ProbeLayout& layout,
+                                                    unsigned vcpu, uint32_t end) {
+  uint64_t base = layout.results_of(vcpu);
+  uint64_t limit = base + layout.capacity * sizeof(ProbeRecord);
+  if (end < base || end > limit || (end - base) % sizeof(ProbeRecord) != 0)
+    return host_error("probe guest on vCPU " + std::to_string(vcpu) + " reported end " + hex(end) +
+                      ", not a record boundary in [" + hex(base) + ", " + hex(limit) + "]");
+  size_t count = (end - base) / sizeof(ProbeRecord);
+  auto bytes = mem.slice(base, count * sizeof(ProbeRecord));
+  if (!bytes) return bytes.error();
+  std::vector<ProbeRecord> out(count);
+  if (count) std::memcpy(out.data(), bytes->data(), count * sizeof(ProbeRecord));
+  return out;
+}
+
+Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const uint32_t> apic_ids,
+                           const ProbeOptions& options) {
+  if (tables.empty() || tables.size() != apic_ids.size())
+    return input_error("run_probe: one CPUID table and one APIC ID per vCPU");
+  auto t0 = std::chrono::steady_clock::now();
+  auto queries = probe_queries(tables);
+  ProbeLayout layout = probe_layout(queries.size(), static_cast<unsigned>(tables.size()));
+  MachineConfig config;
+  config.device = options.device;
+  config.ram_size = layout.ram_size;
+  config.mode = probe_mode(tables[0]);
+  config.timeout_s = options.timeout_s;
+  config.on_vcpu_exit = options.on_vcpu_exit;
+  for (unsigned i = 0; i < tables.size(); ++i) {
+    VcpuConfig vc;
+    vc.apic_id = apic_ids[i];
+    vc.cpuid = tables[i];
+    if (auto it = options.pins.find(i); it != options.pins.end()) vc.pin = it->second;
+    vc.rdi = layout.queries;
+    vc.rsi = layout.results_of(i);
+    config.vcpus.push_back(std::move(vc));
+  }
+  auto machine = Machine::create(std::move(config));
+  if (!machine) return machine.error();
+  if (auto st = load_probe((*machine)->memory(), probe_mode(tables[0]), layout, queries); !st) return st.error();
+  auto report = (*machine)->run();
+  if (!report) return report.error();
+  ProbeRun run;
+  run.machine = std::move(*report);
+  if (!run.machine.all_done()) {
+    std::string dump;
+    for (const auto& v : run.machine.vcpus)
+      if (!v.dump.empty() && v.end != VcpuEnd::kStopped) {
+        dump = "\n" + v.dump;
+        break;
+      }
+    return host_error("probe guest did not finish on " + std::string(backend_name(run.machine.backend)) +
+                      " (" + cpu_mode_name(run.machine.mode) + "): " + run.machine.failure() + dump);
+  }
+  for (unsigned i = 0; i < tables.size(); ++i) {
+    auto recs = read_probe_records((*machine)->memory(), layout, i, run.machine.vcpus[i].done_value);
+    if (!recs) return recs.error();
+    run.records.push_back(std::move(*recs));
+  }
+  machine->reset();
+  run.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return run;
+}
+
+}  // namespace cpumodel::vmm

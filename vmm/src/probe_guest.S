@@ -1,0 +1,92 @@
+/* The probe guest: CPUID over a list of (leaf, subleaf) plus every leaf of the standard ranges,
+   results to memory, one `out` at the end (see cpumodel/vmm/guest_abi.h for the contract).
+   The same body is assembled twice, for 64-bit long mode and for 32-bit protected mode (CPU
+   models without `lm`). It uses only EAX..EDX, ESI, EDI, EBP and 32-bit addressing (no stack,
+   no inc/dec-by-register), so both copies behave identically. Position independent: the VMM copies
+   the bytes between the begin/end symbols into guest memory. */
+#include "cpumodel/vmm/guest_abi.h"
+
+/* Store EAX..EDX as the record for leaf EBP, subleaf \subleaf, and advance ESI. */
+.macro STORE_RECORD subleaf
+  movl %eax, 8(%esi)
+  movl %ebx, 12(%esi)
+  movl %ecx, 16(%esi)
+  movl %edx, 20(%esi)
+  movl %ebp, (%esi)
+  movl \subleaf, 4(%esi)
+  addl $CPUMODEL_PROBE_RECORD_SIZE, %esi
+.endm
+
+/* Every leaf of the range starting at \base, up to the max leaf CPUID(\base).EAX reports. */
+.macro PROBE_RANGE base
+  movl $\base, %ebp
+  movl %ebp, %eax
+  xorl %ecx, %ecx
+  cpuid
+  movl %eax, %edi                       /* max leaf of this range */
+  STORE_RECORD $0
+  movl %edi, %eax
+  subl $\base, %eax
+  jz 5f                                 /* max == base: nothing more */
+  cmpl $(CPUMODEL_PROBE_RANGE_MAX - 1), %eax
+  ja 5f                                 /* below base or implausibly far: not a real range */
+4:
+  addl $1, %ebp
+  movl %ebp, %eax
+  xorl %ecx, %ecx
+  cpuid
+  STORE_RECORD $0
+  cmpl %edi, %ebp
+  jb 4b
+5:
+.endm
+
+.macro PROBE_BODY
+  movl (%edi), %ebp                     /* number of queries */
+  addl $8, %edi
+1:
+  testl %ebp, %ebp
+  jz 2f
+  movl (%edi), %eax
+  movl 4(%edi), %ecx
+  cpuid
+  movl %eax, 8(%esi)
+  movl %ebx, 12(%esi)
+  movl %ecx, 16(%esi)
+  movl %edx, 20(%esi)
+  movl (%edi), %eax
+  movl %eax, (%esi)
+  movl 4(%edi), %eax
+  movl %eax, 4(%esi)
+  addl $8, %edi
+  addl $CPUMODEL_PROBE_RECORD_SIZE, %esi
+  subl $1, %ebp
+  jmp 1b
+2:
+  PROBE_RANGE 0x00000000
+  PROBE_RANGE 0x40000000
+  PROBE_RANGE 0x80000000
+  PROBE_RANGE 0xc0000000
+  movl %esi, %eax
+  movw $CPUMODEL_DONE_PORT, %dx
+  outl %eax, %dx
+3:
+  hlt
+  jmp 3b
+.endm
+
+  .section .rodata.cpumodel_probe, "a"
+  .globl cpumodel_probe64_begin, cpumodel_probe64_end, cpumodel_probe32_begin, cpumodel_probe32_end
+
+  .code64
+cpumodel_probe64_begin:
+  PROBE_BODY
+cpumodel_probe64_end:
+
+  .code32
+cpumodel_probe32_begin:
+  PROBE_BODY
+cpumodel_probe32_end:
+
+  .code64
+  .section .note.GNU-stack, "", @progbits
