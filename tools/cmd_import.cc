@@ -7,12 +7,19 @@
 
 #include "command.h"
 #include "cpumodel/cpuid/profile.h"
+#include "cpumodel/migrate/bundle.h"
 
 namespace cpumodel::tools {
 namespace {
 
 int run(const po::variables_map& vm) {
-  if (vm.count("bundle")) return fail("import: --bundle is not implemented yet; use --out DIR");
+  if (vm.count("bundle")) {  // many profiles in one protobuf bundle (cpumodel::migrate)
+    if (!vm.count("files")) return fail("import: no input FILE given (see 'cpumodel import --help')");
+    auto n = import_bundle(vm["files"].as<std::vector<std::string>>(), vm["bundle"].as<std::string>());
+    if (!n) return fail(n.error());
+    std::cout << "wrote " << *n << " host profiles to " << vm["bundle"].as<std::string>() << "\n";
+    return kExitOk;
+  }
   if (!vm.count("out")) return fail("import: --out DIR is required (see 'cpumodel import --help')");
   if (!vm.count("files")) return fail("import: no input FILE given (see 'cpumodel import --help')");
   std::string dir = vm["out"].as<std::string>();
@@ -36,7 +43,7 @@ int run(const po::variables_map& vm) {
 void options(po::options_description& o, po::positional_options_description& pos) {
   o.add_options()("files", po::value<std::vector<std::string>>()->value_name("FILE..."), "dumps to convert")(
       "out", po::value<std::string>()->value_name("DIR"), "directory for DIR/<name>.yaml")(
-      "bundle", po::value<std::string>()->value_name("FILE.pb"), "one protobuf bundle (not implemented yet)");
+      "bundle", po::value<std::string>()->value_name("FILE.pb"), "write one protobuf bundle of every input instead");
   pos.add("files", -1);
 }
 

@@ -44,15 +44,16 @@ std::string row_description(const Row& r) {
 
 void print_flags(std::ostream& os) {
   os << "\nRecognized CPUID flags:\n";
-  std::string line = " ";
+  size_t width = 0;
   for (const auto& name : all_features().names()) {
-    if (line.size() + name.size() + 1 > 78) {
-      os << line << "\n";
-      line = " ";
+    if (width && width + name.size() + 1 > 78) {
+      os << "\n";
+      width = 0;
     }
-    line += " " + name;
+    os << (width ? " " : "  ") << name;
+    width += name.size() + (width ? 1 : 2);
   }
-  if (line.size() > 1) os << line << "\n";
+  os << "\n";
 }
 
 std::string pad(std::string s, size_t w) {

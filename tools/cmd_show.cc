@@ -87,7 +87,7 @@ int run(const po::variables_map& vm) {
       std::cout << "  " << (v == e ? "* " : "  ") << v->name;
       if (!v->alias.empty()) std::cout << " (" << v->alias << ")";
       std::string ch = changes_text(*v);
-      std::cout << (ch.empty() ? (v->version == 1 ? ": the definition above" : ": no change") : ": " + ch);
+      std::cout << (ch.empty() ? (v->version == 1 ? ": the model definition (base list)" : ": no change") : ": " + ch);
       if (!v->note.empty()) std::cout << "  [" << v->note << "]";
       std::cout << "\n";
     }

@@ -148,7 +148,14 @@ std::string describe_guest_cpuid(const CpuidTable& t, const VcpuPlace& p, const 
     line(out, "xsave", buf);
   }
   CpuidRegs kvm = t.get(0x40000000);
-  if (kvm.eax) line(out, "hypervisor", regs_text(t, 0x40000000, 0, 1).substr(0) + " leaves to " + hex(kvm.eax));
+  if (kvm.eax) {
+    char sig[13] = {};
+    std::memcpy(sig, &kvm.ebx, 4);
+    std::memcpy(sig + 4, &kvm.ecx, 4);
+    std::memcpy(sig + 8, &kvm.edx, 4);
+    line(out, "hypervisor", std::string(sig) + ", leaves to " + hex(kvm.eax) + ", features " +
+                                hex(t.get(0x40000001).eax));
+  }
   out += "features:\n";
   describe_features(out, t);
   out += "leaves:\n";

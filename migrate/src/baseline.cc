@@ -18,6 +18,28 @@ FeatureId must_find(const char* name) {
 
 bool has_invtsc_feature() { return find_feature("invtsc").has_value(); }
 
+// Bits a bare-metal dump shows that KVM never gives a guest (Linux arch/x86/kvm/cpuid.c,
+// kvm_set_cpu_caps: not in KVM_GET_SUPPORTED_CPUID), or that mirror CR4 at run time. They stay
+// in the intersection (libvirt's baseline of raw dumps has them too) but never become +f.
+const FeatureSet& not_for_guests() {
+  static const FeatureSet set = [] {
+    FeatureSet s;
+    for (const char* n : {"pn", "ds", "acpi", "ht", "tm", "ia64", "pbe", "dtes64", "monitor", "ds-cpl", "smx", "est",
+                          "tm2", "cid", "xtpr", "pdcm", "dca", "osxsave", "ospke", "ibs", "skinit", "wdt", "lwp",
+                          "nodeid-msr", "tce"})
+      if (auto id = find_feature(n)) s.add(*id);
+    return s;
+  }();
+  return set;
+}
+
+// What may become +f: migratable features a guest can be given (invtsc when settled).
+FeatureSet extras_allowed(const Baseline& b) {
+  FeatureSet allowed = migratable_features() - not_for_guests();
+  if (b.invtsc) allowed.add(must_find("invtsc"));
+  return allowed;
+}
+
 // Vendor groups in first-seen order.
 std::vector<std::pair<std::string, std::vector<size_t>>> vendor_groups(std::span<const HostSummary> hosts) {
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
@@ -108,25 +130,30 @@ void settle_features(std::span<const HostSummary> hosts, const std::vector<size_
   if (closed != all_hosts)
     b.notes.push_back("dropped because what they need is missing: " + internal::join((all_hosts - closed).names()));
   b.common = closed;
+  b.offered = closed;
   if (has_invtsc_feature() && b.common.has(must_find("invtsc"))) {
     b.invtsc = settle_invtsc(hosts, group, opt, b);
     if (!b.invtsc) {
       FeatureSet gone;
       gone.add(must_find("invtsc"));
-      b.common -= gone | dependents_of(gone);
+      b.offered -= gone | dependents_of(gone);
     }
   }
-  FeatureSet allowed = migratable_features();
-  if (b.invtsc) allowed.add(must_find("invtsc"));
-  b.offered = opt.migratable ? (b.common & allowed) : b.common;
+  if (opt.migratable) {
+    FeatureSet allowed = migratable_features();
+    if (b.invtsc) allowed.add(must_find("invtsc"));
+    b.offered &= allowed;
+  }
+  FeatureSet left_out = b.common & not_for_guests();
+  if (!left_out.empty())
+    b.notes.push_back("left out what KVM never gives a guest (the raw CPUID shows it): " + internal::join(left_out.names()));
   for (FeatureId id : (any_host - closed).ids()) b.dropped.push_back(DroppedFeature{id, {}});
 }
 
 void name_result(std::span<const ModelEntry> models, std::span<const HostSummary> hosts,
                  const std::vector<size_t>& group, Baseline& b) {
   b.candidates = internal::rank_models(models, hosts, group, b.vendor, b.offered, b.common - b.offered);
-  FeatureSet allowed = migratable_features();
-  if (b.invtsc) allowed.add(must_find("invtsc"));
+  FeatureSet allowed = extras_allowed(b);
   for (const auto& c : b.candidates) {
     if (!c.runnable) continue;
     b.model = c.model;

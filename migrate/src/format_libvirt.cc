@@ -128,4 +128,18 @@ std::string baseline_libvirt(const Baseline& b, const Catalog* catalog, bool exp
   return out + "</cpu>\n";
 }
 
+std::string libvirt_host_xml(const std::string& cpuid_vendor, const FeatureSet& features) {
+  std::string out = "<cpu>\n  <arch>x86_64</arch>\n  <model>486</model>\n";
+  std::string vendor = libvirt_vendor_name(cpuid_vendor);
+  if (!vendor.empty()) out += "  <vendor>" + vendor + "</vendor>\n";
+  std::vector<std::string> names;
+  for (FeatureId id : features.ids())
+    if (std::string n = libvirt_feature_name(id); !n.empty()) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) out += "  <feature policy='require' name='" + n + "'/>\n";
+  for (const char* n : {"fpu", "pse", "vme"})  // model 486's own features
+    if (auto id = find_feature(n); id && !features.has(*id)) out += "  <feature policy='disable' name='" + std::string(n) + "'/>\n";
+  return out + "</cpu>\n";
+}
+
 }  // namespace cpumodel

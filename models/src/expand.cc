@@ -153,6 +153,39 @@ void closure_notes(const FeatureSet& on, const FeatureSet& off, const FeatureSet
   }
 }
 
+FeatureSet named(std::initializer_list<const char*> names) {
+  FeatureSet s;
+  for (const char* n : names)
+    if (auto id = find_feature(n)) s.add(*id);
+  return s;
+}
+
+// QEMU 7.2's accelerator defaults (target/i386/cpu.c kvm_default_props, tcg_default_props).
+void accelerator_defaults(Accelerator a, FeatureSet& on, FeatureSet& off) {
+  if (a == Accelerator::kKvm) {
+    on = named({"x2apic", "kvmclock", "kvm-nopiodelay", "kvm-asyncpf", "kvm-steal-time", "kvm-pv-eoi",
+                "kvmclock-stable-bit"});
+    off = named({"acpi", "monitor", "svm"});
+  } else if (a == Accelerator::kTcg) {
+    off = named({"vme"});
+  }
+}
+
+// QEMU raises the model's level/xlevel/xlevel2 to cover every leaf a feature lives in
+// (x86_cpu_adjust_feat_level, full-cpuid-auto-level=on) and xlevel to 0x8000000A for svm.
+void auto_level(CpuDefinition& d, bool level_fixed, bool xlevel_fixed) {
+  for (FeatureId id : d.features.ids()) {
+    const FeatureWordInfo& w = word_info(feature(id).word);
+    if (w.is_msr) continue;
+    uint32_t leaf = w.leaf_or_msr;
+    if (std::string_view(feature(id).name) == "svm") leaf = 0x8000000a;
+    if (leaf == 0x14 || (leaf >= 0x40000000 && leaf < 0x80000000)) continue;  // intel-pt / KVM leaves
+    if (leaf < 0x40000000 && !level_fixed) d.level = std::max(d.level, leaf);
+    else if (leaf >= 0x80000000 && leaf < 0xc0000000 && !xlevel_fixed) d.xlevel = std::max(d.xlevel, leaf);
+    else if (leaf >= 0xc0000000) d.xlevel2 = std::max(d.xlevel2, leaf);
+  }
+}
+
 }  // namespace
 
 Result<Expansion> Catalog::expand(std::string_view spec_text, const HostProfile* host, bool filter_by_host) const {
@@ -199,9 +232,21 @@ Result<Expansion> Catalog::expand(const CpuSpec& spec, const HostProfile* host, 
     if (n == "pmu") x.cpu.pmu = flags.pmu;
     if (n == "host-phys-bits") x.cpu.host_phys_bits = flags.host_phys_bits;
   }
-  for (const auto& p : spec.properties)
+  bool level_fixed = false, xlevel_fixed = false;
+  for (const auto& p : spec.properties) {
     if (auto s = apply_property(p, x.cpu, x); !s) return s.error();
+    level_fixed |= norm(p.key) == "level";
+    xlevel_fixed |= norm(p.key) == "xlevel";
+  }
   FeatureSet& f = x.cpu.features;
+  FeatureSet accel_on, accel_off;
+  if (e->kind == ModelEntry::Kind::kModel) accelerator_defaults(accel_, accel_on, accel_off);
+  FeatureSet accel_dropped = f & accel_off;
+  f |= accel_on;
+  f -= accel_off;
+  if (!accel_dropped.empty() && accel_ == Accelerator::kKvm)
+    x.notes.push_back("under KVM, QEMU turns " + join(accel_dropped.names()) +
+                      " off (kvm_default_props); add +feature to keep it");
   f |= on;
   f -= off;
   x.requested_on = on;
@@ -209,7 +254,7 @@ Result<Expansion> Catalog::expand(const CpuSpec& spec, const HostProfile* host, 
   x.added_by_closure = with_requirements(on) - f - off;
   f |= x.added_by_closure;
   FeatureSet before = f | off;
-  x.removed_by_closure = dependents_of(off) & f;
+  x.removed_by_closure = dependents_of(off | (accel_off - on)) & f;
   f -= x.removed_by_closure;
   closure_notes(on, off, before, x);
   if (filter_by_host && host) {
@@ -221,6 +266,7 @@ Result<Expansion> Catalog::expand(const CpuSpec& spec, const HostProfile* host, 
       x.notes.push_back("the host lacks " + join(lacking.names()) +
                         (dep.empty() ? std::string() : "; also dropped (they need those): " + join(dep.names())));
   }
+  auto_level(x.cpu, level_fixed, xlevel_fixed);
   x.cpu.notes = x.notes;
   return x;
 }

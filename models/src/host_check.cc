@@ -7,8 +7,9 @@ const FeatureSet& kvm_synthesised_features() {
     FeatureSet s;
     // KVM_GET_SUPPORTED_CPUID reports these whatever the host CPU says (Linux
     // arch/x86/kvm/cpuid.c: hypervisor and x2apic are always set, the TSC-deadline timer and
-    // ARAT are emulated by the in-kernel LAPIC).
-    for (const char* n : {"hypervisor", "x2apic", "tsc-deadline", "arat"})
+    // ARAT are emulated by the in-kernel LAPIC, and the KVM paravirtual leaf 0x40000001 is KVM's).
+    for (const char* n : {"hypervisor", "x2apic", "tsc-deadline", "arat", "kvmclock", "kvm-nopiodelay",
+                          "kvm-asyncpf", "kvm-steal-time", "kvm-pv-eoi", "kvmclock-stable-bit"})
       if (auto id = find_feature(n)) s.add(*id);
     return s;
   }();

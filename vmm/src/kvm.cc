@@ -238,6 +238,13 @@ Status Vcpu::set_sregs(const kvm_sregs& s) {
   return ok_status();
 }
 
+Status Vcpu::set_runnable() {
+  kvm_mp_state mp{};
+  mp.mp_state = KVM_MP_STATE_RUNNABLE;
+  if (::ioctl(fd(), KVM_SET_MP_STATE, &mp) < 0) return kvm_error("KVM_SET_MP_STATE", errno);
+  return ok_status();
+}
+
 Result<uint64_t> Vcpu::xcr0() const {
   kvm_xcrs xcrs{};
   if (::ioctl(fd(), KVM_GET_XCRS, &xcrs) < 0) {

@@ -20,6 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr uint64_t kApicDefaultBase = 0xfee00000, kApicBaseEnable = 1u << 11, kApicBaseBsp = 1u << 8;
+
 // The signal that kicks a vCPU thread out of KVM_RUN: an empty handler without SA_RESTART.
 int kick_signal() {
   static const int sig = [] {
@@ -135,6 +137,8 @@ Status Machine::Impl::setup_vcpu(unsigned index) {
   auto sregs = vcpu->sregs();
   if (!sregs) return sregs.error();
   apply_boot_sregs(config.mode, *sregs);
+  if (!vm->has_irqchip())
+    sregs->apic_base = kApicDefaultBase | kApicBaseEnable | (vc.apic_id == 0 ? kApicBaseBsp : 0);
   if (auto st = vcpu->set_sregs(*sregs); !st) {
     Error e = st.error();
     if (config.mode == CpuMode::kLong64 && vc.cpuid && !vc.cpuid->bit(0x80000001, 0, Reg::kEdx, 29))
@@ -150,6 +154,8 @@ Status Machine::Impl::setup_vcpu(unsigned index) {
   regs.rdx = vc.rdx;
   regs.rbp = vc.rbp;
   if (auto st = vcpu->set_regs(regs); !st) return st;
+  if (vm->has_irqchip())
+    if (auto st = vcpu->set_runnable(); !st) return st;
   vcpus.push_back(std::move(*vcpu));
   return ok_status();
 }
@@ -167,7 +173,8 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   if (!vm) return vm.error();
   impl->vm.emplace(std::move(*vm));
   if (auto st = impl->vm->set_tss_and_identity_map(BootLayout::kTss, BootLayout::kIdentityMapPage); !st) return st.error();
-  if (auto st = impl->vm->create_irqchip_if_supported(); !st) return st.error();
+  if (impl->config.irqchip)
+    if (auto st = impl->vm->create_irqchip_if_supported(); !st) return st.error();
   auto ram = GuestRam::allocate(0, impl->config.ram_size);
   if (!ram) return ram.error();
   impl->ram.emplace(std::move(*ram));

@@ -94,6 +94,7 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
   config.ram_size = layout.ram_size;
   config.mode = probe_mode(tables[0]);
   config.timeout_s = options.timeout_s;
+  config.irqchip = false;  // the probe takes no interrupts; see MachineConfig::irqchip
   config.on_vcpu_exit = options.on_vcpu_exit;
   for (unsigned i = 0; i < tables.size(); ++i) {
     VcpuConfig vc;

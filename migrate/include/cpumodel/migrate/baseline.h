@@ -70,7 +70,6 @@ struct ModelVerdict {
   unsigned signature_hosts = 0;     // hosts whose family/model the model's signatures match
   FeatureSet missing;               // model features not offered by every host
   FeatureSet blocking;              // missing features that cannot be dropped with -f
-  std::vector<size_t> blocked_by;   // hosts (indices into the input) lacking a blocking feature
 };
 
 struct DroppedFeature {
@@ -83,8 +82,8 @@ enum class HostVerdict { kIdentical, kSuperset };
 struct Baseline {
   std::string vendor;
   std::vector<size_t> hosts;        // indices into the input, this vendor group
-  FeatureSet common;                // intersection of the hosts' features (closed, invtsc rule)
-  FeatureSet offered;               // common, after --migratable
+  FeatureSet common;                // intersection of the hosts' features (dependencies closed)
+  FeatureSet offered;               // common after the invtsc rule and --migratable
   FeatureSet features;              // the result, fully expanded
   const ModelEntry* model = nullptr;  // null: no catalog model fits every host
   FeatureSet added, removed;        // +f / -f against the model

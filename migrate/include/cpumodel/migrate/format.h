@@ -33,6 +33,9 @@ std::string libvirt_feature_name(FeatureId id);     // "" when libvirt 9.0 does 
 bool libvirt_knows_model(std::string_view name);    // libvirt 9.0's cpu_map
 std::string libvirt_vendor_name(std::string_view cpuid_vendor);  // "Intel", "AMD", "Hygon", ""
 std::string baseline_libvirt(const Baseline& b, const Catalog* catalog, bool expand);
+// A host CPU as libvirt's <cpu> (what `virsh cpu-baseline` reads): model 486 plus every feature
+// libvirt 9.0 knows, so libvirt sees exactly `features`.
+std::string libvirt_host_xml(const std::string& cpuid_vendor, const FeatureSet& features);
 Result<std::string> baseline_firecracker(const Baseline& b);
 std::string baseline_html(const BaselineReport& report);
 

@@ -72,6 +72,12 @@ struct Expansion {
   std::vector<std::string> warnings;  // ambiguous mixes, deprecated models...
 };
 
+// The accelerator whose defaults expand() applies on top of a model, as QEMU 7.2's
+// x86_cpu_load_model does: kKvm (the default here: guests run on KVM) turns x2apic and the KVM
+// paravirtual bits on and acpi, monitor, svm off (kvm_default_props); kTcg turns vme off
+// (tcg_default_props); kNone gives the definition as cpu.c writes it.
+enum class Accelerator { kKvm, kTcg, kNone };
+
 class Catalog {
  public:
   // Loads every *.yaml in `dirs` (in order); errors name file:line.
@@ -99,6 +105,8 @@ class Catalog {
   // The newest model whose signatures match a host CPU (vendor + family/model/stepping), or null.
   const ModelEntry* recognise(std::string_view vendor, unsigned family, unsigned model,
                               unsigned stepping) const;
+  void set_accelerator(Accelerator a) { accel_ = a; }
+  Accelerator accelerator() const { return accel_; }
   // The data files the catalog was loaded from.
   const std::vector<std::string>& files() const { return files_; }
 
@@ -106,6 +114,7 @@ class Catalog {
   std::vector<ModelEntry> entries_;
   std::vector<std::string> files_;
   std::vector<std::pair<std::string, size_t>> names_;  // every accepted name -> entry index, sorted
+  Accelerator accel_ = Accelerator::kKvm;
   struct Impl;
   friend struct Impl;
 };

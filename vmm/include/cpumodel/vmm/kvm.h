@@ -111,6 +111,8 @@ class Vcpu {
   Status set_regs(const kvm_regs& r);
   Result<kvm_sregs> sregs() const;
   Status set_sregs(const kvm_sregs& s);
+  // With the in-kernel LAPIC, application processors wait for INIT/SIPI; this makes one runnable.
+  Status set_runnable();
   Result<uint64_t> xcr0() const;               // KVM_GET_XCRS; 1 (x87) when unsupported
   Result<uint64_t> msr(uint32_t index) const;  // KVM_GET_MSRS, one MSR
   // KVM_RUN once. Returns 0, or -errno (EINTR when kicked).

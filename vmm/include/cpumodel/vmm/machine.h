@@ -36,6 +36,10 @@ struct MachineConfig {
   uint64_t ram_size = 2ull << 20;  // one memslot at guest-physical 0
   CpuMode mode = CpuMode::kLong64;
   double timeout_s = 10;           // <= 0: no timeout
+  // In-kernel PIC/IOAPIC/LAPIC when the backend has one. Creating it costs ~10 ms of RCU grace
+  // periods on create and destroy; a guest that takes no interrupts (the probe) does without:
+  // the VMM then sets each vCPU's APIC base MSR itself (enabled, BSP for APIC ID 0).
+  bool irqchip = true;
   std::vector<VcpuConfig> vcpus;
   // Called in each vCPU thread just before it ends (tests inspect /proc/self/task/TID here).
   std::function<void(unsigned index, pid_t tid)> on_vcpu_exit;

@@ -1,0 +1,60 @@
+// The SPEC grammar (`--cpu`, `expand SPEC`): parse_spec must reject or accept any bytes without
+// crashing; for an accepted spec, format_spec prints a spec that parses back to the same model,
+// properties and edit outcome (parse(format(x)) == x up to the canonical order), and printing is
+// idempotent. Accepted specs are also expanded through the real catalog (loaded once).
+#include <cstdint>
+#include <memory>
+
+#include "cpumodel/cpuid/spec.h"
+#include "cpumodel/models/catalog.h"
+#include "fuzz_check.h"
+
+namespace cpumodel::fuzz {
+namespace {
+
+bool same_properties(const CpuSpec& a, const CpuSpec& b) {
+  if (a.properties.size() != b.properties.size()) return false;
+  for (size_t i = 0; i < a.properties.size(); ++i)
+    if (a.properties[i].key != b.properties[i].key || a.properties[i].value != b.properties[i].value)
+      return false;
+  return true;
+}
+
+const Catalog* catalog() {
+  static std::unique_ptr<Catalog> c = [] {
+    auto r = Catalog::load({CPUMODEL_SOURCE_DATA_DIR "/models"});
+    if (!r) {
+      std::fprintf(stderr, "fuzz_spec: catalog not loaded (%s); expand is not fuzzed\n", r.error().message.c_str());
+      return std::unique_ptr<Catalog>();
+    }
+    return std::make_unique<Catalog>(std::move(*r));
+  }();
+  return c.get();
+}
+
+}  // namespace
+}  // namespace cpumodel::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace cpumodel;
+  using namespace cpumodel::fuzz;
+  std::string_view text = as_text(data, size);
+  auto spec = parse_spec(text);
+  if (!spec) {
+    check(!spec.error().message.empty(), "an error has a message");
+    return 0;
+  }
+  std::string printed = format_spec(*spec);
+  auto again = parse_spec(printed);
+  check(again.ok(), "format_spec output parses", printed + "\n" + (again ? "" : again.error().message));
+  check(again->model == spec->model, "model survives format/parse", printed);
+  check(same_properties(*spec, *again), "properties survive format/parse", printed);
+  EditOutcome a = resolve_edits(*spec), b = resolve_edits(*again);
+  check(a.enable == b.enable && a.disable == b.disable, "edit outcome survives format/parse", printed);
+  check(format_spec(*again) == printed, "format_spec is idempotent", printed);
+  if (const Catalog* c = catalog()) {
+    auto e = c->expand(*spec);
+    if (e) check(!e->cpu.model.empty(), "an expansion names its model", std::string(text));
+  }
+  return 0;
+}
