@@ -78,6 +78,8 @@ int run(const po::variables_map& vm) {
   if (!e->parent.empty()) std::cout << "based on:   " << e->parent << " (v1 definition, plus/minus features)\n";
   if (!e->cache_name.empty()) std::cout << "cache:      " << e->cache_name << "\n";
   std::cout << "defined at: " << e->source << "\n";
+  if (e->kind == ModelEntry::Kind::kModel)
+    std::cout << "(the definition as QEMU's cpu.c writes it; `cpumodel expand` adds the KVM defaults)\n";
   std::cout << "features (" << d.features.count() << "):";
   for (const auto& n : d.features.names()) std::cout << " " << n;
   std::cout << "\n";

@@ -12,6 +12,7 @@ pkgs=(build-essential cmake ninja-build pkg-config libboost-program-options-dev 
 if [ "$mode" = test ]; then
   pkgs+=(qemu-system-x86 libvirt-clients linux-image-amd64 busybox-static clang-14 libclang-rt-14-dev
          cpio valgrind)
+  pkgs+=(python3)  # tools/qemu_expand.py: the catalog fidelity test re-checks its QEMU 7.2 golden
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -44,6 +44,13 @@ std::string word_label(const FeatureWordInfo& wi) {
   return "CPUID." + leaf + ":" + reg_name(wi.reg);
 }
 
+// Set bits that are not unknown even though the dictionary gives them no name of their own: AMD
+// mirrors CPUID.01H:EDX bits 0-9, 12-17, 23, 24 in CPUID.80000001H:EDX (AMD APM vol. 3, CPUID
+// Fn8000_0001_EDX; QEMU's CPUID_EXT2_AMD_ALIASES = 0x0183F3FF).
+uint32_t known_unnamed(const FeatureWordInfo& wi) {
+  return (!wi.is_msr && wi.leaf_or_msr == 0x80000001 && wi.reg == Reg::kEdx) ? 0x0183F3FFu : 0u;
+}
+
 std::string hex(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", v);
@@ -100,7 +107,7 @@ DecodedCpu decode_cpu(const CpuidTable& t, const MsrMap& msrs) {
   d.max_extended = t.max_extended();
   d.features = features_of(t, msrs);
   for (const FeatureWordInfo& wi : feature_words())
-    for (uint32_t v = word_value(wi, t, msrs); v; v &= v - 1) {
+    for (uint32_t v = word_value(wi, t, msrs) & ~known_unnamed(wi); v; v &= v - 1) {
       unsigned bit = static_cast<unsigned>(__builtin_ctz(v));
       if (!feature_at(wi.word, bit)) d.unknown_bits.push_back({wi.word, bit, describe_bit(wi.word, bit)});
     }

@@ -116,7 +116,7 @@ uint32_t encode_kind(const Cache& c) { return c.type | (c.level << 5) | (c.self_
 }  // namespace
 
 CacheViews cache_views(const CpuDefinition& cpu) {
-  if (!cpu.cache) {
+  if (!cpu.cache || cpu.cache->levels.empty()) {  // no (or only a named) cache info: legacy
     CacheViews v;
     v.cpuid2 = {kLegacyL1d, kLegacyL1i, kLegacyL2Cpuid2, kLegacyL3};
     v.cpuid4 = {kLegacyL1d, kLegacyL1i, kLegacyL2, kLegacyL3};

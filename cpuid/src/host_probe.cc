@@ -276,24 +276,25 @@ struct Fd {
   Fd& operator=(const Fd&) = delete;
 };
 
-CpuidTable kvm_supported_cpuid(int kvm) {
-  CpuidTable t;
-  for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
+// KVM_GET_SUPPORTED_CPUID; errno of the failure, or 0.
+int kvm_supported_cpuid(int kvm, CpuidTable& t) {
+  int err = E2BIG;
+  for (uint32_t nent = 128; nent <= 4096 && err == E2BIG; nent *= 2) {
     size_t bytes = sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2);
     auto buf = std::make_unique<uint64_t[]>(bytes / sizeof(uint64_t) + 1);
     auto* c = reinterpret_cast<kvm_cpuid2*>(buf.get());
     c->nent = nent;
     if (::ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-      if (errno == E2BIG) continue;
-      return t;
+      err = errno;
+      continue;
     }
     for (uint32_t i = 0; i < c->nent; ++i) {
       const kvm_cpuid_entry2& e = c->entries[i];
       t.set(e.function, e.index, CpuidRegs{e.eax, e.ebx, e.ecx, e.edx});
     }
-    return t;
+    return 0;
   }
-  return t;
+  return err;
 }
 
 MsrMap kvm_feature_msrs(int kvm) {
@@ -344,8 +345,11 @@ void probe_kvm(const ProbeOptions& o, HostProfile& p) {
   int api = ::ioctl(kvm.fd, KVM_GET_API_VERSION, 0);
   p.facts["kvm_api_version"] = api < 0 ? std::string("error: ") + std::strerror(errno) : std::to_string(api);
   if (api != KVM_API_VERSION) return;
-  CpuidTable supported = kvm_supported_cpuid(kvm.fd);
-  if (!supported.empty()) p.kvm_cpuid = std::move(supported);
+  CpuidTable supported;
+  if (int e = kvm_supported_cpuid(kvm.fd, supported))
+    p.facts["kvm_supported_cpuid"] = std::string("KVM_GET_SUPPORTED_CPUID failed: ") + std::strerror(e);
+  else
+    p.kvm_cpuid = std::move(supported);
   MsrMap msrs = kvm_feature_msrs(kvm.fd);
   if (!msrs.empty()) p.kvm_msrs = std::move(msrs);
   if (!p.tsc_khz) {

@@ -91,7 +91,7 @@ std::string host_summary(const HostProfile& p) {
                          std::to_string(features_of(*p.kvm_cpuid, p.kvm_msrs ? *p.kvm_msrs : MsrMap{}).count()) +
                          " features a guest can be given");
   else
-    row("kvm cpuid", "unknown (no usable /dev/kvm)");
+    row("kvm cpuid", "unknown (" + fact(p, "kvm_supported_cpuid", "no usable /dev/kvm") + ")");
   if (p.kvm_msrs) row("kvm msrs", std::to_string(p.kvm_msrs->size()) + " feature MSRs");
   return out;
 }

@@ -14,7 +14,13 @@ class XmlReader {
  public:
   XmlReader(std::string_view text, const Source& src) : t_(text), src_(src) {}
 
-  size_t line() const { return line_at(pos_); }
+  // At the end of the text, the line of the last content (not the empty line after a final newline).
+  size_t line() const {
+    size_t p = pos_;
+    if (p >= t_.size())
+      for (p = t_.size(); p > 0 && std::isspace(static_cast<unsigned char>(t_[p - 1]));) --p;
+    return line_at(p);
+  }
   // Line of a position; positions are asked mostly in increasing order, so count incrementally.
   size_t line_at(size_t pos) const {
     pos = std::min(pos, t_.size());

@@ -55,6 +55,10 @@ Result<SmpConfig> parse_smp(std::string_view text) {
   unsigned cpus = f[0].value, maxcpus = f[1].value, sockets = f[2].value, dies = f[3].value,
            cores = f[4].value, threads = f[5].value;
   if (!dies) dies = 1;
+  // Bounds the computed values too (found by tests/fuzz/fuzz_smp: sockets=4096,dies=4096,threads=256
+  // overflowed to a division by zero; sockets=2,dies=2,cores=4,threads=962 gave 15392 vCPUs).
+  if (1ull * (sockets ? sockets : 1) * dies * (cores ? cores : 1) * (threads ? threads : 1) > 4096)
+    return input_error("smp '" + std::string(text) + "': sockets * dies * cores * threads is more than 4096");
   // QEMU 7.2's machine-smp.c, machine types >= 6.2: omitted values prefer cores over sockets,
   // then sockets, and threads are computed last.
   if (!cpus && !maxcpus) {

@@ -150,9 +150,19 @@ void settle_features(std::span<const HostSummary> hosts, const std::vector<size_
   for (FeatureId id : (any_host - closed).ids()) b.dropped.push_back(DroppedFeature{id, {}});
 }
 
-void name_result(std::span<const ModelEntry> models, std::span<const HostSummary> hosts,
-                 const std::vector<size_t>& group, Baseline& b) {
-  b.candidates = internal::rank_models(models, hosts, group, b.vendor, b.offered, b.common - b.offered);
+// What the model gives a guest as the catalog expands it (QEMU's KVM defaults applied: kvmclock
+// and friends on; acpi, monitor, svm off), or its definition without a catalog.
+Result<FeatureSet> model_gives(const ModelEntry& m, const Catalog* catalog) {
+  if (!catalog) return m.definition.features;
+  auto x = catalog->expand(m.name);
+  if (!x) return input_error("internal error: catalog model " + m.name + " does not expand: " + x.error().message);
+  return x->cpu.features;
+}
+
+Status name_result(std::span<const ModelEntry> models, std::span<const FeatureSet> gives,
+                   std::span<const HostSummary> hosts, const std::vector<size_t>& group, const Catalog* catalog,
+                   Baseline& b) {
+  b.candidates = internal::rank_models(models, gives, hosts, group, b.vendor, b.offered, b.common - b.offered);
   FeatureSet allowed = extras_allowed(b);
   for (const auto& c : b.candidates) {
     if (!c.runnable) continue;
@@ -164,13 +174,19 @@ void name_result(std::span<const ModelEntry> models, std::span<const HostSummary
     b.added = b.features;
     b.notes.push_back("no catalog model of vendor " + vendor_label(b.vendor) +
                       " runs on every host: the result is the common feature set on the 'base' model");
-    return;
+    return ok_status();
   }
-  const FeatureSet& base = b.model->definition.features;
-  FeatureSet keep = base & b.offered;
+  size_t index = static_cast<size_t>(b.model - models.data());
+  auto gives_one = gives.empty() ? model_gives(*b.model, catalog) : Result<FeatureSet>(gives[index]);
+  if (!gives_one) return gives_one.error();
+  const FeatureSet* model_set = &*gives_one;
+  // Features the model has but the accelerator turns off are not brought back as +f.
+  allowed -= b.model->definition.features - *model_set;
+  FeatureSet keep = *model_set & b.offered;
   b.features = drop_unsatisfied(keep | (b.offered & allowed));
-  b.added = b.features - base;
-  b.removed = base - b.features;
+  b.added = b.features - *model_set;
+  b.removed = *model_set - b.features;
+  return ok_status();
 }
 
 }  // namespace
@@ -203,6 +219,20 @@ Result<std::vector<Baseline>> compute_baseline(std::span<const HostSummary> host
   if (hosts.empty()) return input_error("baseline: no hosts given (pass PROFILE files or a bundle)");
   auto groups = vendor_groups(hosts);
   if (groups.size() > 1 && !options.per_vendor) return input_error(mixed_vendor_message(hosts, groups));
+  // What each model gives a guest, expanded once (only with a catalog: QEMU's KVM defaults).
+  std::vector<FeatureSet> gives;
+  if (options.catalog) {
+    gives.reserve(models.size());
+    for (const auto& m : models) {
+      if (m.kind != ModelEntry::Kind::kModel) {
+        gives.push_back(m.definition.features);
+        continue;
+      }
+      auto g = model_gives(m, options.catalog);
+      if (!g) return g.error();
+      gives.push_back(*g);
+    }
+  }
   std::vector<Baseline> out;
   for (auto& [vendor, group] : groups) {
     Baseline b;
@@ -212,7 +242,8 @@ Result<std::vector<Baseline>> compute_baseline(std::span<const HostSummary> host
       b.notes.push_back("one host: the baseline is what that host can give a guest");
     settle_features(hosts, group, options, b);
     settle_values(hosts, group, b);
-    name_result(models, hosts, group, b);
+    auto named = name_result(models, gives, hosts, group, options.catalog, b);
+    if (!named) return named.error();
     auto st = internal::check_baseline(b, hosts, options.catalog);
     if (!st) return st.error();
     out.push_back(std::move(b));

@@ -18,10 +18,12 @@ std::string host_list(std::span<const HostSummary> hosts, const std::vector<size
 std::vector<size_t> hosts_lacking(std::span<const HostSummary> hosts, const std::vector<size_t>& group,
                                   const FeatureSet& need, size_t max, size_t* count = nullptr);
 
-// Every model of `vendor` (versioned, i.e. not host/max/base), best rank first.
-std::vector<ModelVerdict> rank_models(std::span<const ModelEntry> models, std::span<const HostSummary> hosts,
-                                      const std::vector<size_t>& group, const std::string& vendor,
-                                      const FeatureSet& offered, const FeatureSet& also_removable);
+// Every model of `vendor` (versioned, i.e. not host/max/base), best rank first. `gives[i]` is what
+// models[i] gives a guest (its catalog expansion); empty: the definitions are used.
+std::vector<ModelVerdict> rank_models(std::span<const ModelEntry> models, std::span<const FeatureSet> gives,
+                                      std::span<const HostSummary> hosts, const std::vector<size_t>& group,
+                                      const std::string& vendor, const FeatureSet& offered,
+                                      const FeatureSet& also_removable);
 
 // The invariant: every host of the group compares IDENTICAL or SUPERSET against the result (and,
 // with a catalog, the result's -cpu string expands to exactly the result's features). Fills

@@ -127,6 +127,8 @@ Status parse_bundle(pb::Bundle& b, std::string_view data, const std::string& nam
   if (!parsed)
     return input_error(name + ": truncated or corrupt bundle (" + std::to_string(data.size()) +
                        " bytes do not parse as a cpumodel bundle)");
+  if (b.version() == 0)  // the second field: a file cut this short has none
+    return input_error(name + ": truncated bundle (" + std::to_string(data.size()) + " bytes, no version field)");
   if (b.version() != kBundleVersion)
     return input_error(name + ": bundle version " + std::to_string(b.version()) +
                        " is not supported (this cpumodel reads version " + std::to_string(kBundleVersion) + ")");

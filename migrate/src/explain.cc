@@ -1,4 +1,5 @@
 // --explain and --add: the reasons behind a baseline, in sentences a person reads.
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -39,22 +40,30 @@ void explain_dropped(const Baseline& b, std::span<const HostSummary> hosts, size
   }
 }
 
+// Better-ranked models that are blocked, the nearest misses (fewest blocking features) first.
 void explain_models(const Baseline& b, std::span<const HostSummary> hosts, size_t max_hosts,
                     std::vector<std::string>& out) {
-  std::set<std::string> shown;
-  std::vector<std::string> lines;
+  std::set<std::string> seen;
+  std::vector<const ModelVerdict*> blocked;
   for (const auto& c : b.candidates) {
     if (c.model == b.model) break;
-    if (c.runnable || !shown.insert(c.model->base_name).second) continue;
-    if (shown.size() > 12) { lines.push_back("  ..."); break; }
+    if (!c.runnable && seen.insert(c.model->base_name).second) blocked.push_back(&c);
+  }
+  if (blocked.empty()) return;
+  std::stable_sort(blocked.begin(), blocked.end(), [](const ModelVerdict* x, const ModelVerdict* y) {
+    return x->blocking.count() < y->blocking.count();
+  });
+  out.push_back(b.model ? "better-ranked models not chosen (nearest first):" : "models considered (none runs on every host):");
+  constexpr size_t kMaxModels = 10;
+  for (size_t k = 0; k < blocked.size() && k < kMaxModels; ++k) {
+    const ModelVerdict& c = *blocked[k];
     size_t n = 0;
     auto by = hosts_lacking(hosts, b.hosts, c.blocking, max_hosts, &n);
-    lines.push_back("  " + c.model->name + ": blocked by " + host_list(hosts, by, max_hosts, n) + " (" +
-                    first_names(c.blocking, 6) + ")");
+    out.push_back("  " + c.model->name + ": blocked by " + host_list(hosts, by, max_hosts, n) + " (" +
+                  first_names(c.blocking, 6) + ")");
   }
-  if (lines.empty()) return;
-  out.push_back(b.model ? "better-ranked models not chosen:" : "models considered (none runs on every host):");
-  out.insert(out.end(), lines.begin(), lines.end());
+  if (blocked.size() > kMaxModels)
+    out.push_back("  ... and " + std::to_string(blocked.size() - kMaxModels) + " more, each lacking more features");
 }
 
 void explain_choice(const Baseline& b, std::span<const HostSummary> hosts, size_t max_hosts,

@@ -39,21 +39,23 @@ auto rank_key(const ModelVerdict& v) {
 
 }  // namespace
 
-std::vector<ModelVerdict> rank_models(std::span<const ModelEntry> models, std::span<const HostSummary> hosts,
-                                      const std::vector<size_t>& group, const std::string& vendor,
-                                      const FeatureSet& offered, const FeatureSet& also_removable) {
+std::vector<ModelVerdict> rank_models(std::span<const ModelEntry> models, std::span<const FeatureSet> gives,
+                                      std::span<const HostSummary> hosts, const std::vector<size_t>& group,
+                                      const std::string& vendor, const FeatureSet& offered,
+                                      const FeatureSet& also_removable) {
   // Distinct family/model pairs with their host counts: signatures are checked per pair.
   std::map<HostSig, unsigned> sigs;
   for (size_t i : group) ++sigs[HostSig{hosts[i].family, hosts[i].model, hosts[i].stepping}];
   std::map<std::string, FeatureSet> variable;  // per base name
   std::vector<ModelVerdict> out;
-  for (const auto& m : models) {
-    if (m.kind != ModelEntry::Kind::kModel || (m.definition.vendor != vendor && !m.vendor_neutral)) continue;
+  for (size_t k = 0; k < models.size(); ++k) {
+    const ModelEntry& m = models[k];
+    if (m.kind != ModelEntry::Kind::kModel || m.definition.vendor != vendor) continue;
     auto it = variable.find(m.base_name);
     if (it == variable.end()) it = variable.emplace(m.base_name, version_variable_features(models, m)).first;
     ModelVerdict v;
     v.model = &m;
-    v.missing = m.definition.features - offered;
+    v.missing = (gives.empty() ? m.definition.features : gives[k]) - offered;
     v.blocking = v.missing - it->second - also_removable;
     v.runnable = v.blocking.empty();
     for (const auto& [fm, n] : sigs)

@@ -57,6 +57,7 @@ CpuDefinition host_definition(const HostProfile& host, const std::string& name, 
   return d;
 }
 
+// "46", "0x1f", or with a decimal k/M/G suffix ("2.5G" for tsc-frequency).
 std::optional<uint64_t> parse_number(std::string_view v) {
   std::string s(v);
   uint64_t mult = 1;
@@ -68,10 +69,18 @@ std::optional<uint64_t> parse_number(std::string_view v) {
     if (mult != 1) s.pop_back();
   }
   size_t used = 0;
-  uint64_t n = 0;
-  try { n = std::stoull(s, &used, 0); } catch (const std::exception&) { return std::nullopt; }
-  if (used == 0 || used != s.size()) return std::nullopt;
-  return n * mult;
+  try {
+    if (mult != 1 && s.find('.') != std::string::npos) {
+      double d = std::stod(s, &used);
+      if (used != s.size() || d < 0) return std::nullopt;
+      return static_cast<uint64_t>(d * double(mult) + 0.5);
+    }
+    uint64_t n = std::stoull(s, &used, 0);
+    if (used == 0 || used != s.size()) return std::nullopt;
+    return n * mult;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 Status apply_property(const SpecProperty& p, CpuDefinition& d, Expansion& x) {

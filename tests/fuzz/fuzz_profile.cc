@@ -1,7 +1,7 @@
 // Host profiles (PROFILE arguments, `import`, `decode`): parse_profile sniffs the format and must
 // reject or accept any bytes without crashing. For an accepted profile:
 //  - our YAML round-trips it: parse(profile_to_yaml(p)) has p's tables, MSRs, name, topology, facts;
-//  - `cpuid -r` text round-trips its raw table: parse(table_to_cpuid_r(p.cpuid)).cpuid == p.cpuid;
+//  - `cpuid -r` input round-trips its raw table: parse(table_to_cpuid_r(p.cpuid)).cpuid == p.cpuid;
 //  - decode_cpu and the feature view run on it.
 // Built once per format (CPUMODEL_FUZZ_FORMAT): inputs sniffed as another format are rejected
 // from the corpus (return -1) so each target stays in its grammar.
@@ -66,6 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)decode_to_text(d, p->name);
   (void)p->guest_features();
   check_yaml_round_trip(*p);
-  check_cpuid_r_round_trip(*p);
+  // Only for cpuid -r input: the other formats accept tables (no extended leaves, say) that the
+  // cpuid -r reader's truncation checks rightly refuse.
+  if (p->format == "cpuid-r") check_cpuid_r_round_trip(*p);
   return 0;
 }

@@ -115,9 +115,11 @@ TEST(BaselineDumps, EverySingleDumpIsItsOwnBaseline) {
     const HostSummary& h = c.hosts[0];
     const ModelEntry* known = catalog().recognise(h.vendor, h.family, h.model, h.stepping);
     if (!known || !b.model) continue;
-    for (const auto& v : b.candidates)
-      if (v.model->base_name == known->base_name && v.runnable)
+    for (const auto& v : b.candidates) {
+      if (v.model->base_name == known->base_name && v.runnable) {
         EXPECT_GE(b.model->generation, known->generation) << stem << ": " << b.cpu_string();
+      }
+    }
   }
 }
 

@@ -1,0 +1,37 @@
+// The bad-input table (cases.cc): one row per broken input a user can hand to cpumodel.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cpumodel::bad_inputs {
+
+enum class StderrRule {
+  kErrorOnly,         // exactly one "cpumodel: error:" line matching `error`, nothing else
+  kErrorAndWarnings,  // the same, plus any number of "cpumodel: warning:" lines
+  kWarningOnly,       // a success that must warn: one "cpumodel: warning:" line matching `error`
+};
+
+enum class Need {
+  kNothing,
+  kRoot,       // run as nobody: the suite must be root to drop to it
+  kKernel,     // a bzImage in /boot (@K)
+  kSnapshots,  // the snapshot format (issue 8): `cpumodel state` exists
+};
+
+struct Case {
+  std::string name;               // gtest name: [A-Za-z0-9_]
+  std::string command;            // subcommand (skipped when this build lacks it); "" for none
+  std::vector<std::string> args;  // @D = fixture dir, @O = this case's output dir, @K = a bzImage
+  int exit_code = 2;              // ../shared/CLI.md
+  std::string error;              // regex (ECMAScript, case-insensitive) on the text after "cpumodel: error: "
+  StderrRule stderr_rule = StderrRule::kErrorOnly;
+  std::string out_file;           // a path the command would write: must not exist afterwards...
+  bool precreate = false;         // ...or, when pre-created, must keep its content
+  std::vector<std::string> env;   // extra NAME=value
+  Need need = Need::kNothing;
+};
+
+const std::vector<Case>& all_cases();
+
+}  // namespace cpumodel::bad_inputs

@@ -1,0 +1,195 @@
+// verify on the real /dev/kvm: what we report equals what the probe saw, and the CLI contract
+// (exit codes 0/1, 2 for bad pins, 3 without KVM). Skipped where /dev/kvm is missing.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cpuid.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "cpumodel/vmm/verify.h"
+
+namespace cpumodel::vmm {
+namespace {
+
+bool have_kvm() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
+#define REQUIRE_KVM() \
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is missing or not accessible"
+
+using BitKey = std::tuple<uint32_t, uint32_t, int, unsigned>;  // leaf, subleaf, reg, bit
+
+// Bits KVM derives from vCPU state (verify.h); the in-test comparison leaves them out.
+bool dynamic_bit(uint32_t leaf, uint32_t subleaf, Reg reg, unsigned bit) {
+  if (leaf == 1) return (reg == Reg::kEcx && bit == 27) || (reg == Reg::kEdx && bit == 9) || (reg == Reg::kEbx && bit >= 24);
+  if (leaf == 7 && subleaf == 0) return reg == Reg::kEcx && bit == 4;
+  if (leaf == 0xd && subleaf <= 1) return reg == Reg::kEbx;
+  if (leaf == 0xb || leaf == 0x1f) return reg == Reg::kEdx;
+  return false;
+}
+
+CpuidTable test_table() {
+  auto kvm = Kvm::open();
+  EXPECT_TRUE(kvm.ok());
+  auto t = kvm->supported_cpuid();
+  EXPECT_TRUE(t.ok());
+  CpuidTable table = *t;
+  // Hide things the host has: on kvm_pvm leaves 1 and 7 come back as the host's anyway.
+  table.reg(7, 0, Reg::kEbx) = 0;
+  table.set_bit(1, 0, Reg::kEcx, 20, false);       // sse4.2
+  table.set_bit(0x80000001, 0, Reg::kEcx, 0, false);  // lahf-lm
+  return table;
+}
+
+TEST(VerifyKvm, ReportedDifferencesAreWhatTheProbeSaw) {
+  REQUIRE_KVM();
+  CpuidTable t = test_table();
+  std::vector<CpuidTable> tables = {t};
+  std::vector<uint32_t> ids = {0};
+  auto run = run_probe(tables, ids, {});
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  const auto& recs = run->records[0];
+  const VcpuReport& vr = run->machine.vcpus[0];
+  VcpuCpuidState state;
+  state.cr4 = vr.cr4;
+  state.xcr0 = vr.xcr0;
+  state.apic_base = vr.apic_base;
+  CpuidTable host = host_cpuid_for(t);
+  auto reported = compare_probe(t, recs, state, run->machine.backend, &host);
+
+  // Directly: every bit of every record of a leaf in the table that differs from the table.
+  std::set<BitKey> direct, ours;
+  std::set<CpuidKey> once;
+  for (const auto& r : recs) {
+    if (!t.has(r.leaf, r.subleaf) || !once.insert({r.leaf, r.subleaf}).second) continue;
+    for (Reg reg : {Reg::kEax, Reg::kEbx, Reg::kEcx, Reg::kEdx})
+      for (unsigned bit = 0; bit < 32; ++bit)
+        if (((r.regs().get(reg) ^ t.get(r.leaf, r.subleaf).get(reg)) >> bit & 1) &&
+            !dynamic_bit(r.leaf, r.subleaf, reg, bit))
+          direct.insert({r.leaf, r.subleaf, static_cast<int>(reg), bit});
+  }
+  for (const auto& d : reported)
+    if (t.has(d.leaf, d.subleaf) && !dynamic_bit(d.leaf, d.subleaf, d.reg, d.bit))
+      ours.insert({d.leaf, d.subleaf, static_cast<int>(d.reg), d.bit});
+  EXPECT_EQ(ours, direct);
+  // Leaf 0 and 0x80000001 are honoured by every backend: no difference there.
+  for (const auto& d : reported) {
+    EXPECT_NE(d.leaf, 0u) << d.where;
+    EXPECT_NE(d.leaf, 0x80000001u) << d.where;
+  }
+  if (run->machine.backend == Backend::kPvm) {
+    // kvm_pvm forces (near) host values into leaf 7: the guest saw what the cpuid instruction
+    // says here, give or take a few bits (ENVIRONMENT.md), although the table has 07H:EBX = 0.
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    const ProbeRecord* seen7 = nullptr;
+    for (const auto& r : recs)
+      if (r.leaf == 7 && r.subleaf == 0) seen7 = &r;
+    ASSERT_NE(seen7, nullptr);
+    EXPECT_LE(__builtin_popcount(seen7->ebx ^ b), 4) << std::hex << seen7->ebx << " vs host " << b;
+    size_t avx2 = 0;
+    for (const auto& diff : reported)
+      if (diff.leaf == 7 && diff.reg == Reg::kEbx && diff.bit == 5) {
+        ++avx2;
+        EXPECT_EQ(diff.where, "CPUID.07H:EBX.avx2 [bit 5]");
+        EXPECT_EQ(diff.cause, (b >> 5 & 1) ? "forced by kvm_pvm" : "changed by kvm_pvm");
+      }
+    EXPECT_EQ(avx2, (seen7->ebx >> 5) & 1);
+  }
+}
+
+TEST(VerifyKvm, EveryVcpuIsReportedWithItsThreadAndPin) {
+  REQUIRE_KVM();
+  CpuidTable t = test_table();
+  CpuSet online = online_cpus();
+  GuestCpuid g;
+  for (unsigned i = 0; i < 2; ++i) {
+    VcpuPlace p;
+    p.index = i;
+    p.apic_id = i * 2;  // not the index: each vCPU must see its own
+    p.core = i;
+    g.vcpus.push_back(p);
+    CpuidTable ti = t;
+    ti.reg(1, 0, Reg::kEbx) = (ti.reg(1, 0, Reg::kEbx) & 0x00ffffffu) | (p.apic_id << 24);
+    g.tables.push_back(ti);
+  }
+  VerifyOptions o;
+  o.pins[1].add(online.cpus().back());
+  auto r = verify_guest(g, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->backend, detect_backend());
+  ASSERT_EQ(r->vcpus.size(), 2u);
+  bool any = false;
+  for (const auto& v : r->vcpus) {
+    EXPECT_GT(v.tid, 0);
+    EXPECT_GE(v.host_cpu, 0);
+    EXPECT_GT(v.leaves_probed, t.size() / 2);
+    for (const auto& d : v.differences) EXPECT_FALSE(d.leaf == 1 && d.reg == Reg::kEbx && d.bit >= 24) << d.where;
+    any = any || !v.differences.empty();
+  }
+  EXPECT_EQ(r->identical, !any);
+  EXPECT_FALSE(r->vcpus[0].pinned);
+  EXPECT_TRUE(r->vcpus[1].pinned);
+  EXPECT_EQ(r->vcpus[1].host_cpu, static_cast<int>(online.cpus().back()));
+
+  VerifyOptions bad;
+  bad.pins[2].add(0);
+  auto no_vcpu = verify_guest(g, bad);
+  ASSERT_FALSE(no_vcpu.ok());
+  EXPECT_EQ(no_vcpu.error().exit_code, kExitUsage);
+}
+
+// --- the command ---
+
+struct Cli {
+  int code = -1;
+  std::string out;
+};
+
+Cli cpumodel(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " CPUMODEL_BINARY " " + args + " 2>&1";
+  Cli r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(VerifyCli, NoKvmDeviceIsExit3) {
+  Cli r = cpumodel("verify --cpu qemu64", "CPUMODEL_KVM_DEVICE=/nonexistent/kvm");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("cpumodel: error: /nonexistent/kvm: no such device"), std::string::npos) << r.out;
+  r = cpumodel("verify --cpu qemu64 --kvm-device /dev/null");
+  EXPECT_EQ(r.code, 3) << r.out;
+}
+
+TEST(VerifyCli, BadPinsAndAffinityAreExit2) {
+  for (const char* args : {"--smp 2 --pin 2:0", "--pin 0:4000", "--pin 0:x", "--affinity 4000", "--affinity 1-0",
+                           "--timeout 0"}) {
+    Cli r = cpumodel(std::string("verify --cpu qemu64 ") + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.rfind("cpumodel: error: ", 0), 0u) << args << "\n" << r.out;
+  }
+}
+
+TEST(VerifyCli, JsonVerdictMatchesExitCode) {
+  REQUIRE_KVM();
+  Cli r = cpumodel("verify --cpu qemu64 --smp 2 --json --pin 0:0", "");
+  ASSERT_TRUE(r.code == 0 || r.code == 1) << r.out;
+  EXPECT_NE(r.out.find(std::string("\"backend\": \"") + backend_name(detect_backend()) + "\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(r.code == 0 ? "\"identical\": true" : "\"identical\": false"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"pinned\": \"0\""), std::string::npos) << r.out;
+  if (detect_backend() == Backend::kPvm) {
+    EXPECT_EQ(r.code, 1) << "kvm_pvm forces host leaves 1/7 onto qemu64";
+    EXPECT_NE(r.out.find("forced by kvm_pvm"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace cpumodel::vmm

@@ -1,0 +1,77 @@
+// cpumodel verify --cpu SPEC [--smp SMP] [--pin V:C,...] [--affinity CPUS] [--json] [--timeout S]:
+// builds the guest CPUID tables as `cpumodel cpuid` does (filtered by this host's KVM, as QEMU's
+// default `check`), runs the probe guest on every vCPU and compares what each vCPU saw.
+#include <iostream>
+
+#include "command.h"
+#include "cpumodel/cpuid/guest_cpuid.h"
+#include "cpumodel/models/catalog.h"
+#include "cpumodel/vmm/cpuset.h"
+#include "cpumodel/vmm/verify.h"
+
+namespace cpumodel::tools {
+namespace {
+
+Result<vmm::VerifyOptions> verify_options(const po::variables_map& vm) {
+  vmm::VerifyOptions o;
+  o.device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
+  o.timeout_s = vm["timeout"].as<double>();
+  if (!(o.timeout_s > 0)) return input_error("--timeout must be a positive number of seconds");
+  if (vm.count("pin")) {
+    auto pins = vmm::parse_pin_map(vm["pin"].as<std::string>());
+    if (!pins) return pins.error();
+    o.pins = std::move(*pins);
+  }
+  return o;
+}
+
+int run(const po::variables_map& vm) {
+  auto smp = parse_smp(vm["smp"].as<std::string>());
+  if (!smp) return fail(smp.error());
+  auto options = verify_options(vm);
+  if (!options) return fail(options.error());
+  if (vm.count("affinity")) {
+    auto cpus = vmm::CpuSet::parse(vm["affinity"].as<std::string>(), "--affinity");
+    if (!cpus) return fail(cpus.error());
+    if (auto st = vmm::apply_affinity(*cpus); !st) return fail(st.error());
+  }
+  if (auto st = vmm::check_pin_map(options->pins, smp->cpus); !st) return fail(st.error());
+  auto host = vmm::kvm_host_profile(options->device);
+  if (!host) return fail(host.error());
+  auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto cat = Catalog::load_default(dirs);
+  if (!cat) return fail(cat.error());
+  auto x = cat->expand(vm["cpu"].as<std::string>(), &*host, false);
+  if (!x) return fail(x.error());
+  for (const auto& w : x->warnings) warn(w);
+  auto guest = build_guest_cpuid(x->cpu, *smp, &*host, {});
+  if (!guest) return fail(guest.error());
+  for (const auto& w : guest->warnings) warn(w);
+  auto report = vmm::verify_guest(*guest, *options);
+  if (!report) return fail(report.error());
+  if (vm.count("json"))
+    std::cout << vmm::verify_json(*report, x->cpu.model);
+  else
+    std::cout << vmm::format_verify(*report, x->cpu.model + " -smp " + format_smp(*smp));
+  return report->identical ? kExitOk : kExitNegative;
+}
+
+void options(po::options_description& o, po::positional_options_description&) {
+  o.add_options()("cpu", po::value<std::string>()->required(), "SPEC: MODEL[,+feat][,-feat][,feat=on|off]")(
+      "smp", po::value<std::string>()->default_value("1"), "N[,maxcpus=M][,sockets=S][,dies=D][,cores=C][,threads=T]")(
+      "pin", po::value<std::string>(), "pin vCPU threads: VCPU:CPUS,... (e.g. 0:2,1:3 or 0:2-3)")(
+      "affinity", po::value<std::string>(), "confine the whole VMM to these host CPUs (e.g. 0-3)")(
+      "timeout", po::value<double>()->default_value(10.0), "seconds before the vCPUs are kicked out")(
+      "json", "JSON output (CLI.md: backend, identical, vcpus[].differences[])")(
+      "kvm-device", po::value<std::string>(), "KVM device (default $CPUMODEL_KVM_DEVICE or /dev/kvm)")(
+      "models-dir", po::value<std::vector<std::string>>(), "extra directory of model YAML files");
+}
+
+const Registrar reg({"verify",
+                     "verify --cpu SPEC [--smp SMP] [--pin V:C,...] [--affinity CPUS] [--json] [--timeout S]",
+                     "run the probe guest on every vCPU; seen vs intended CPUID",
+                     "cpumodel verify -cpu Haswell,+aes,-avx -smp 4,sockets=2,cores=2 --pin 0:0,1:1",
+                     options, run});
+
+}  // namespace
+}  // namespace cpumodel::tools
