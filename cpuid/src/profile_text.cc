@@ -45,7 +45,7 @@ std::optional<Error> parse_cpuid_r_line(std::string_view line, size_t n, const S
   size_t first_reg = has_sub ? 2 : 1;
   if (tok.size() < first_reg + 4) return src.at(n, std::string("truncated line: ") + kCpuidRShape);
   if (tok.size() > first_reg + 4) return src.at(n, std::string("unexpected text after edx: ") + kCpuidRShape);
-  std::string_view leaf_tok = tok[0], sub_tok = has_sub ? tok[1] : std::string_view("0x0:");
+  std::string_view leaf_tok = tok[0], sub_tok = has_sub ? tok[1] : std::string_view("0x0");
   std::string_view& colon_tok = has_sub ? sub_tok : leaf_tok;
   if (colon_tok.empty() || colon_tok.back() != ':') return src.at(n, std::string("missing ':' - ") + kCpuidRShape);
   colon_tok.remove_suffix(1);
@@ -169,6 +169,9 @@ std::optional<Error> parse_aida_msr(std::string_view line, size_t n, const Sourc
   if (!index) return src.at(n, "MSR index '" + std::string(line.substr(4, 8)) + "' is not hex");
   std::string_view v = trim(line.substr(13));
   if (v.find("FAILED") != std::string_view::npos) return std::nullopt;
+  // AIDA64 samples some MSRs more than once (status registers, "[S200]" annotations): keep the first.
+  if (c.msrs().count(static_cast<uint32_t>(*index))) return std::nullopt;
+  if (v.size() > 19 && v[19] == ' ' && v.back() == ']') v = v.substr(0, 19);
   if (v.size() != 19) return src.at(n, "truncated MSR line: expected hhhh-hhhh-hhhh-hhhh");
   uint64_t value = 0;
   for (size_t i = 0; i < 4; ++i) {

@@ -67,8 +67,10 @@ CpuidTable with_brand(const std::string& brand) {
 }
 
 TEST(Brand, TrimmedAtBothEndsNotInside) {
-  EXPECT_EQ(brand_string(with_brand("      Intel(R) Core(TM)2 Duo CPU     E6850  @ 3.00GHz")),
+  EXPECT_EQ(brand_string(with_brand("Intel(R) Core(TM)2 Duo CPU     E6850  @ 3.00GHz")),
             "Intel(R) Core(TM)2 Duo CPU     E6850  @ 3.00GHz");
+  EXPECT_EQ(brand_string(with_brand("       Intel(R) Xeon(R) CPU E5-2650 0 @ 2.00GHz")),
+            "Intel(R) Xeon(R) CPU E5-2650 0 @ 2.00GHz");
   EXPECT_EQ(brand_string(with_brand("AMD EPYC 7601 32-Core Processor                ")),
             "AMD EPYC 7601 32-Core Processor");
   CpuidTable short_ext = with_brand("X");

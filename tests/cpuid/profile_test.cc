@@ -228,7 +228,7 @@ std::vector<Bad> bad_inputs() {
        "bad:2:", "not 8 hex digits"},
       {"AIDA64 duplicate leaf", "CPUID 00000000: 00000001-756E6547-6C65746E-49656E69\nCPUID 00000000: 00000001-756E6547-6C65746E-49656E69\n",
        "bad:2:", "duplicate"},
-      {"YAML malformed", "name: [unclosed\ncpuid: {\n", "bad:3:", "malformed YAML"},
+      {"YAML malformed", "name: [unclosed\ncpuid: {\n", "bad:2:", "malformed YAML"},
       {"YAML not a profile", "just some words\n", "bad:1:", "not a host profile"},
       {"YAML non-hex register", std::string(kYamlHead) + "  - {leaf: 0x1, subleaf: 0x0, eax: 0x306g2, ebx: 0x0, ecx: 0x0, edx: 0x0}\n",
        "bad:4:", "cpuid[1].eax: '0x306g2' is not a hex number"},

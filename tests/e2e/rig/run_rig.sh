@@ -19,5 +19,5 @@ trap 'rm -f "$initrd"' EXIT
 "$here/build_initramfs.sh" "$initrd" "$binary" "$data" "$commands" "$kver"
 
 exec timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp 1 -m 1024 \
-  -nographic -no-reboot -nodefaults -serial stdio \
+  -nographic -no-reboot \
   -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1"
