@@ -13,6 +13,7 @@ if [ "$mode" = test ]; then
   pkgs+=(qemu-system-x86 libvirt-clients linux-image-amd64 busybox-static clang-14 libclang-rt-14-dev
          cpio valgrind)
   pkgs+=(python3)  # tools/qemu_expand.py: the catalog fidelity test re-checks its QEMU 7.2 golden
+  pkgs+=(xz-utils)  # tests/e2e/qemu_cpuid_test: unpacks the kernel's vmlinux for a fast PVH boot
 fi
 missing=()
 for p in "${pkgs[@]}"; do

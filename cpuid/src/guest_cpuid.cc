@@ -99,9 +99,11 @@ void plan_xsave(Build& b, std::vector<std::string>& warnings, bool check) {
     b.comps[c.index] = r;
   }
   b.xcr0 = b.xss_words = 0;
-  if (!b.has("xsave")) return;
+  // QEMU (x86_cpu_enable_xsave_components) derives the components from the features before
+  // filtering them, then filters the component mask on its own against the host's 0xD.0.
+  if (!b.requested.has("xsave")) return;
   for (const auto& c : xsave_components())
-    if (b.has(c.feature)) (c.supervisor ? b.xss_words : b.xcr0) |= 1ull << c.index;
+    if (b.requested.has(c.feature)) (c.supervisor ? b.xss_words : b.xcr0) |= 1ull << c.index;
   if (!b.host || !check) return;
   const CpuidTable& h = b.host->guest_cpuid();
   if (!h.has(0xd, 0)) return;
@@ -195,7 +197,7 @@ Result<Build> plan(const CpuDefinition& cpu, const SmpConfig& smp, const HostPro
       1ull * smp.sockets * smp.dies * smp.cores * smp.threads != smp.maxcpus)
     return input_error("smp '" + format_smp(smp) + "' is inconsistent");
   Build b(cpu, host, smp);
-  b.features = cpu.features;
+  b.features = b.requested = cpu.features;
   b.intel = cpu.vendor == "GenuineIntel";
   b.amd = cpu.vendor == "AuthenticAMD";
   if (auto st = filter_features(b, options, out); !st) return st.error();

@@ -14,7 +14,8 @@ struct Build {
   const CpuDefinition& cpu;
   const HostProfile* host;
   Topology topo;
-  FeatureSet features;  // after filtering
+  FeatureSet features;   // after filtering
+  FeatureSet requested;  // before filtering (QEMU derives the XSAVE components from these)
   CpuidTable words;     // the feature words' values (named bits plus derived ones), nothing else
   MsrMap msrs;          // feature MSR values
   bool intel = false, amd = false;

@@ -1,6 +1,7 @@
 // The real host probe: the cpuid instruction (pinned to one CPU), /dev/kvm, sysfs, procfs, uname.
 // cpu_features is used here only (microarchitecture name), PRIVATE to the library.
 #include "cpumodel/cpuid/host_probe.h"
+#include "cpumodel/cpuid/guest_cpuid.h"
 
 #include <cpu_features/cpuinfo_x86.h>
 #include <cpuid.h>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <set>
 #include <tuple>
+#include <vector>
 
 namespace cpumodel {
 
@@ -64,7 +66,7 @@ constexpr LeafRule kLeafRules[] = {
     {0x1e, SubRule::kMaxInEax, Reg::kEax, 0, 0},         // AMX TMUL
     {0x1f, SubRule::kUntilZero, Reg::kEcx, 0xff00, 0},   // V2 extended topology
     {0x20, SubRule::kMaxInEax, Reg::kEax, 0, 0},         // processor history reset
-    {0x23, SubRule::kBitmap, Reg::kEbx, 0, 0},           // architectural PMU extensions
+    {0x23, SubRule::kBitmap, Reg::kEax, 0, 0},           // architectural PMU extensions: valid subleaves in EAX
     {0x24, SubRule::kMaxInEax, Reg::kEax, 0, 0},         // AVX10
     {0x8000001d, SubRule::kUntilZero, Reg::kEax, 0x1f, 0},  // AMD cache topology
     {0x80000020, SubRule::kBitmap, Reg::kEbx, 0, 0},        // AMD platform QoS
@@ -276,22 +278,32 @@ struct Fd {
   Fd& operator=(const Fd&) = delete;
 };
 
+// The uapi structs end in __DECLARE_FLEX_ARRAY, which in C++ adds a 1-byte empty struct: sizeof and
+// the offset of the array differ from the kernel's, and so would the ioctl numbers built from them.
+// So the ioctls are spelled with the kernel's header sizes and buffers are laid out by hand.
+struct KvmCountHeader {  // kvm_cpuid2, kvm_msrs: u32 count, u32 padding, then the entries
+  uint32_t count, padding;
+};
+struct KvmMsrListHeader {  // kvm_msr_list: u32 count, then u32 indices
+  uint32_t count;
+};
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, KvmCountHeader);
+constexpr unsigned long kGetMsrFeatureIndexList = _IOWR(KVMIO, 0x0a, KvmMsrListHeader);
+constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, KvmCountHeader);
+static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
+
 // KVM_GET_SUPPORTED_CPUID; errno of the failure, or 0.
 int kvm_supported_cpuid(int kvm, CpuidTable& t) {
   int err = E2BIG;
   for (uint32_t nent = 128; nent <= 4096 && err == E2BIG; nent *= 2) {
-    size_t bytes = sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2);
-    auto buf = std::make_unique<uint64_t[]>(bytes / sizeof(uint64_t) + 1);
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.get());
-    c->nent = nent;
-    if (::ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+    std::vector<uint8_t> buf(sizeof(KvmCountHeader) + nent * sizeof(kvm_cpuid_entry2), 0);
+    KvmCountHeader h{nent, 0};
+    std::memcpy(buf.data(), &h, sizeof h);
+    if (::ioctl(kvm, kGetSupportedCpuid, buf.data()) < 0) {
       err = errno;
       continue;
     }
-    for (uint32_t i = 0; i < c->nent; ++i) {
-      const kvm_cpuid_entry2& e = c->entries[i];
-      t.set(e.function, e.index, CpuidRegs{e.eax, e.ebx, e.ecx, e.edx});
-    }
+    t = from_kvm_cpuid2(buf.data(), buf.size());  // nent was written back by KVM
     return 0;
   }
   return err;
@@ -300,22 +312,28 @@ int kvm_supported_cpuid(int kvm, CpuidTable& t) {
 MsrMap kvm_feature_msrs(int kvm) {
   MsrMap out;
   if (::ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GET_MSR_FEATURES) <= 0) return out;
-  kvm_msr_list probe{};
-  probe.nmsrs = 0;
-  if (::ioctl(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST, &probe) < 0 && errno != E2BIG) return out;
-  uint32_t n = probe.nmsrs;
+  KvmMsrListHeader probe{0};
+  if (::ioctl(kvm, kGetMsrFeatureIndexList, &probe) < 0 && errno != E2BIG) return out;
+  uint32_t n = probe.count;
   if (n == 0 || n > 4096) return out;
-  auto list_buf = std::make_unique<uint32_t[]>(n + 1);
-  auto* list = reinterpret_cast<kvm_msr_list*>(list_buf.get());
-  list->nmsrs = n;
-  if (::ioctl(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST, list) < 0) return out;
-  auto msr_buf = std::make_unique<kvm_msr_entry[]>(n + 1);  // header is one entry in size
-  auto* msrs = reinterpret_cast<kvm_msrs*>(msr_buf.get());
-  static_assert(sizeof(kvm_msrs) <= sizeof(kvm_msr_entry));
-  msrs->nmsrs = list->nmsrs;
-  for (uint32_t i = 0; i < list->nmsrs; ++i) msrs->entries[i] = kvm_msr_entry{list->indices[i], 0, 0};
-  int got = ::ioctl(kvm, KVM_GET_MSRS, msrs);
-  for (int i = 0; i < got; ++i) out[msrs->entries[i].index] = msrs->entries[i].data;
+  std::vector<uint32_t> list(n + 1, 0);
+  list[0] = n;
+  if (::ioctl(kvm, kGetMsrFeatureIndexList, list.data()) < 0) return out;
+  n = std::min(n, list[0]);
+  std::vector<uint8_t> buf(sizeof(KvmCountHeader) + n * sizeof(kvm_msr_entry), 0);
+  KvmCountHeader h{n, 0};
+  std::memcpy(buf.data(), &h, sizeof h);
+  for (uint32_t i = 0; i < n; ++i) {
+    kvm_msr_entry e{};
+    e.index = list[i + 1];
+    std::memcpy(buf.data() + sizeof h + i * sizeof e, &e, sizeof e);
+  }
+  int got = ::ioctl(kvm, kGetMsrs, buf.data());
+  for (int i = 0; i < got && static_cast<uint32_t>(i) < n; ++i) {
+    kvm_msr_entry e{};
+    std::memcpy(&e, buf.data() + sizeof h + i * sizeof e, sizeof e);
+    out[e.index] = e.data;
+  }
   return out;
 }
 

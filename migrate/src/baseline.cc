@@ -89,12 +89,24 @@ bool settle_invtsc(std::span<const HostSummary> hosts, const std::vector<size_t>
   return false;
 }
 
-uint32_t baseline_xsave_size(std::span<const HostSummary> hosts, const std::vector<size_t>& group, uint64_t xcr0) {
+// The area the common components need: each host lays them out at its own offsets (AMD places
+// PKRU after the AVX-512 state when it has it), so this is the largest any host gives, and a note
+// says when the layouts differ.
+uint32_t baseline_xsave_size(std::span<const HostSummary> hosts, const std::vector<size_t>& group, uint64_t xcr0,
+                             std::vector<std::string>& notes) {
   if ((xcr0 & 3) == 0) return 0;
   uint32_t size = 512 + 64;  // legacy area + XSAVE header
   for (unsigned c = 2; c < 32; ++c) {
     if (!(xcr0 >> c & 1)) continue;
-    for (size_t i : group) size = std::max(size, hosts[i].xsave_end[c]);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i : group) {
+      lo = std::min(lo, hosts[i].xsave_end[c]);
+      hi = std::max(hi, hosts[i].xsave_end[c]);
+    }
+    size = std::max(size, hi);
+    if (lo != hi)
+      notes.push_back("XSAVE component " + std::to_string(c) + " ends at byte " + std::to_string(lo) + " on some hosts and " +
+                      std::to_string(hi) + " on others: a guest using the standard XSAVE layout must not move between them");
   }
   return size;
 }
@@ -111,7 +123,7 @@ void settle_values(std::span<const HostSummary> hosts, const std::vector<size_t>
     b.xcr0 &= h.xcr0;
     b.xss &= h.xss;
   }
-  b.xsave_size = baseline_xsave_size(hosts, group, b.xcr0);
+  b.xsave_size = baseline_xsave_size(hosts, group, b.xcr0, b.notes);
 }
 
 void settle_features(std::span<const HostSummary> hosts, const std::vector<size_t>& group,

@@ -191,7 +191,7 @@ Result<std::string> render_baseline(const BaselineReport& r, BaselineFormat form
     }
     case BaselineFormat::kLibvirt: {
       std::string out;
-      for (const auto& b : r.results) out += baseline_libvirt(b, r.catalog, r.expand);
+      for (const auto& b : r.results) out += baseline_libvirt(b, r.catalog);
       return out;
     }
     case BaselineFormat::kFirecracker:

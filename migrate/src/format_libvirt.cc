@@ -101,10 +101,13 @@ std::pair<std::string, const ModelEntry*> pick_libvirt_model(const Baseline& b, 
 
 }  // namespace
 
-std::string baseline_libvirt(const Baseline& b, const Catalog* catalog, bool expand) {
+std::string baseline_libvirt(const Baseline& b, const Catalog* catalog) {
   auto [name, entry] = pick_libvirt_model(b, catalog);
+  // libvirt's cpu_map models are not always QEMU's (libvirt 9.0's Haswell-noTSX has no f16c,
+  // rdrand, vme...): every feature is required explicitly, as `virsh cpu-baseline --features`
+  // does, and what the model (as QEMU defines it) has beyond the result is disabled.
   FeatureSet base = entry ? entry->definition.features : FeatureSet{};
-  FeatureSet require = expand ? b.features : b.features - base;
+  FeatureSet require = b.features;
   FeatureSet disable = base - b.features;
   std::string out = "<!-- cpumodel baseline of " + std::to_string(b.hosts.size()) + " hosts: -cpu " + b.cpu_string() +
                     " -->\n<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>" + name + "</model>\n";

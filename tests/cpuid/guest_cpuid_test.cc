@@ -7,7 +7,10 @@
 #include "cpumodel/cpuid/guest_cpuid.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -390,6 +393,72 @@ TEST(Output, JsonHasTheContractFields) {
   EXPECT_NE(text.find("APIC ID 1"), std::string::npos);
   EXPECT_NE(text.find("sse2"), std::string::npos);
   EXPECT_NE(kvm_cpuid2_dump(g.tables[0]).find("nent="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cpumodel
+
+namespace cpumodel {
+namespace {
+
+struct Cli {
+  int rc;
+  std::string out, err;
+};
+
+// Runs the built cpumodel (skips when it is not built: this executable does not depend on it).
+Cli run_cli(const std::string& args) {
+  std::string err_file = ::testing::TempDir() + "cpuid_cli_err";
+  std::string cmd = std::string(CPUMODEL_BINARY) + " " + args + " 2>" + err_file;
+  Cli r{-1, "", ""};
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = ::pclose(p);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  if (FILE* f = std::fopen(err_file.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.err.append(buf, n);
+    std::fclose(f);
+  }
+  return r;
+}
+
+class CpuidCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access(CPUMODEL_BINARY, X_OK) != 0) GTEST_SKIP() << CPUMODEL_BINARY << " not built";
+  }
+};
+
+TEST_F(CpuidCli, CpuidRFormatOfOneVcpu) {
+  Cli c = run_cli("cpuid -cpu Haswell-noTSX -smp 8,sockets=2,cores=2,threads=2 --vcpu 5 --format cpuid-r");
+  ASSERT_EQ(c.rc, 0) << c.err;
+  EXPECT_EQ(c.out.rfind("CPU:\n", 0), 0u);
+  // vCPU 5 = socket 1, core 0, thread 1: APIC ID 5 in leaf 1 EBX[31:24] and 0xB EDX.
+  EXPECT_NE(c.out.find("   0x00000001 0x00: eax=0x000306c1 ebx=0x05040800"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("   0x0000000b 0x01: eax=0x00000002 ebx=0x00000004 ecx=0x00000201 edx=0x00000005"),
+            std::string::npos);
+}
+
+TEST_F(CpuidCli, ExitCodesAndMessages) {
+  Cli bad_smp = run_cli("cpuid --cpu Haswell --smp 8,sockets=3,cores=2");
+  EXPECT_EQ(bad_smp.rc, 2);
+  EXPECT_EQ(bad_smp.err.rfind("cpumodel: error: ", 0), 0u) << bad_smp.err;
+  std::string host = std::string(CPUMODEL_SHARED_DIR) + "/data/cpuid-dumps/x86_64-cpuid-Core-i5-2500.xml";
+  Cli warn = run_cli("cpuid --cpu Haswell --host " + host);
+  EXPECT_EQ(warn.rc, 0) << warn.err;
+  EXPECT_NE(warn.err.find("cpumodel: warning: host doesn't support requested feature: CPUID.07H:EBX.avx2 [bit 5]"),
+            std::string::npos)
+      << warn.err;
+  Cli enforce = run_cli("cpuid --cpu Haswell --enforce --host " + host);
+  EXPECT_EQ(enforce.rc, 3);
+  EXPECT_NE(enforce.err.find("cpumodel: error: host "), std::string::npos) << enforce.err;
+  Cli vcpu = run_cli("cpuid --cpu Haswell --smp 2 --vcpu 2");
+  EXPECT_EQ(vcpu.rc, 2);
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ TEST(Enumerate, RealCpuAgreesWithDebianCpuid) {
   EXPECT_GT(compared, 20u);
 }
 
-TEST(Topology, CpuLists) {
+TEST(HostTopology, CpuLists) {
   EXPECT_EQ(parse_cpu_list("0-3,8,10-11\n"), (std::vector<unsigned>{0, 1, 2, 3, 8, 10, 11}));
   EXPECT_EQ(parse_cpu_list("0"), (std::vector<unsigned>{0}));
   EXPECT_TRUE(parse_cpu_list("3-1").empty());
@@ -144,7 +144,7 @@ void fake_two_socket(FakeTree& t) {
   }
 }
 
-TEST(Topology, FromFakeSysfs) {
+TEST(HostTopology, FromFakeSysfs) {
   FakeTree t;
   fake_two_socket(t);
   HostTopology topo = read_topology(t.root);

@@ -108,6 +108,7 @@ TEST(Cli, LibvirtOutputIsAcceptedByVirsh) {
   // libvirt parses it (unknown model or feature names would be an error) and expands it to the
   // same feature set we list. cpu-baseline reads host CPUs, so the guest-only attributes go.
   std::string host_form = std::regex_replace(xml, std::regex(" mode='custom' match='exact'| fallback='forbid'"), "");
+  host_form = std::regex_replace(host_form, std::regex("<cpu>"), "<cpu>\n  <arch>x86_64</arch>");
   std::ofstream(dir.file("host.xml")) << host_form;
   std::string cmd = "virsh -c test:///default cpu-baseline --features " + dir.file("host.xml") + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");

@@ -39,7 +39,7 @@ for m in virt/lib/irqbypass arch/x86/kvm/kvm drivers/crypto/ccp/ccp arch/x86/kvm
 done
 
 # cpumodel and every shared library it needs, at the same paths (so the loader finds them).
-cp "$binary" "$root/opt/cpumodel/bin/cpumodel"
+strip --strip-debug -o "$root/opt/cpumodel/bin/cpumodel" "$binary" 2>/dev/null || cp "$binary" "$root/opt/cpumodel/bin/cpumodel"
 for lib in $(ldd "$binary" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"

@@ -20,4 +20,4 @@ trap 'rm -f "$initrd"' EXIT
 
 exec timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp 1 -m 1024 \
   -nographic -no-reboot \
-  -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1"
+  -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000"

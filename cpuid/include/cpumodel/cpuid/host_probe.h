@@ -43,8 +43,8 @@ class TableCpuidSource final : public CpuidSource {
 // Centaur/Zhaoxin 0xC0000000.. . Indexed leaves follow their own rules: 4, 0xB, 0x1B, 0x1F,
 // 0x8000001D, 0x80000026 until the type field is zero (that terminating subleaf included); 7, 0x14,
 // 0x17, 0x18, 0x1D, 0x1E, 0x20, 0x24 up to the maximum subleaf in EAX of subleaf 0; 0xD by the
-// XCR0|XSS bitmap; 0xF, 0x10, 0x23, 0x80000020 by the bitmap of valid ResIDs; 0x12 subleaves 0, 1
-// then until the type is zero.
+// XCR0|XSS bitmap; 0xF, 0x10, 0x80000020 by the bitmap of valid ResIDs and 0x23 by its bitmap of
+// valid subleaves in EAX; 0x12 subleaves 0, 1 then until the type is zero.
 CpuidTable enumerate_cpuid(const CpuidSource& source);
 
 // "0-3,8,10-11" (sysfs cpu/node lists) -> {0,1,2,3,8,10,11}; empty on malformed input.

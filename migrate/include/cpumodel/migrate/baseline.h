@@ -89,7 +89,7 @@ struct Baseline {
   FeatureSet added, removed;        // +f / -f against the model
   unsigned phys_bits = 0;
   uint64_t xcr0 = 0, xss = 0;
-  uint32_t xsave_size = 0;
+  uint32_t xsave_size = 0;          // the largest area the common components take on any host
   uint32_t level = 0, xlevel = 0;
   bool invtsc = false;
   std::optional<double> tsc_khz;

@@ -32,7 +32,7 @@ Result<std::string> render_baseline(const BaselineReport& report, BaselineFormat
 std::string libvirt_feature_name(FeatureId id);     // "" when libvirt 9.0 does not know it
 bool libvirt_knows_model(std::string_view name);    // libvirt 9.0's cpu_map
 std::string libvirt_vendor_name(std::string_view cpuid_vendor);  // "Intel", "AMD", "Hygon", ""
-std::string baseline_libvirt(const Baseline& b, const Catalog* catalog, bool expand);
+std::string baseline_libvirt(const Baseline& b, const Catalog* catalog);
 // A host CPU as libvirt's <cpu> (what `virsh cpu-baseline` reads): model 486 plus every feature
 // libvirt 9.0 knows, so libvirt sees exactly `features`.
 std::string libvirt_host_xml(const std::string& cpuid_vendor, const FeatureSet& features);

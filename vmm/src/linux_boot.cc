@@ -1,0 +1,222 @@
+#include "cpumodel/vmm/linux_boot.h"
+
+#include <asm/bootparam.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "cpumodel/vmm/x86_boot.h"
+
+namespace cpumodel::vmm {
+namespace {
+
+// Setup header offsets in the image (boot.rst, "The real-mode kernel header").
+constexpr size_t kOffSetupSects = 0x1f1, kOffBootFlag = 0x1fe, kOffJump = 0x200, kOffMagic = 0x202;
+constexpr size_t kHeaderStart = 0x1f1;
+constexpr uint16_t kBootFlag = 0xaa55;
+constexpr uint8_t kLoadedHigh = 0x01;
+constexpr uint16_t kXlfKernel64 = 0x01;
+constexpr uint64_t kEntry64Offset = 0x200;
+constexpr uint8_t kLoaderUndefined = 0xff;  // type_of_loader: "no assigned ID"
+constexpr uint64_t kPage = 4096;
+
+template <class T>
+T load(std::span<const uint8_t> b, size_t off) {
+  T v;
+  std::memcpy(&v, b.data() + off, sizeof v);
+  return v;
+}
+
+uint64_t align_up(uint64_t v, uint64_t a) { return a ? (v + a - 1) / a * a : v; }
+uint64_t align_down(uint64_t v, uint64_t a) { return a ? v / a * a : v; }
+
+Error bad(const std::string& name, const std::string& what) { return input_error(name + ": " + what); }
+
+}  // namespace
+
+std::string format_size(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0)
+    std::snprintf(buf, sizeof buf, "%llu GiB", static_cast<unsigned long long>(bytes >> 30));
+  else if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0)
+    std::snprintf(buf, sizeof buf, "%llu MiB", static_cast<unsigned long long>(bytes >> 20));
+  else if (bytes >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  else if (bytes >= 1024 && bytes % 1024 == 0)
+    std::snprintf(buf, sizeof buf, "%llu KiB", static_cast<unsigned long long>(bytes >> 10));
+  else
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  return buf;
+}
+
+Result<uint64_t> parse_memory_size(std::string_view text) {
+  std::string_view t = text;
+  if (t.rfind("size=", 0) == 0) t.remove_prefix(5);
+  uint64_t v = 0;
+  size_t i = 0;
+  for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+    if (v > (1ull << 40)) return input_error("-m " + std::string(text) + ": too large");
+    v = v * 10 + static_cast<uint64_t>(t[i] - '0');
+  }
+  std::string_view unit = t.substr(i);
+  uint64_t mult = 0;
+  if (unit.empty() || unit == "M" || unit == "m" || unit == "MiB") mult = 1ull << 20;
+  else if (unit == "G" || unit == "g" || unit == "GiB") mult = 1ull << 30;
+  else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1ull << 10;
+  if (i == 0 || mult == 0)
+    return input_error("-m " + std::string(text) + ": expected a size such as 512M, 2G or 512 (MiB)");
+  uint64_t bytes = v * mult;
+  if (bytes < LinuxLayout::kMinRam || bytes > (1ull << 40))
+    return input_error("-m " + std::string(text) + ": guest RAM must be between 2 MiB and 1 TiB");
+  if (bytes % 4096) return input_error("-m " + std::string(text) + ": not a multiple of 4 KiB");
+  return bytes;
+}
+
+std::string SetupHeader::version_text() const {
+  return std::to_string(version >> 8) + "." + std::to_string(version & 0xff);
+}
+
+uint64_t low_ram_size(uint64_t ram_size) { return std::min(ram_size, LinuxLayout::kLowRamMax); }
+uint64_t high_ram_size(uint64_t ram_size) { return ram_size - low_ram_size(ram_size); }
+
+std::vector<E820Entry> linux_e820(uint64_t ram_size) {
+  using L = LinuxLayout;
+  std::vector<E820Entry> map = {
+      {0, L::kEbda, E820Type::kRam},
+      {L::kEbda, 0xa0000 - L::kEbda, E820Type::kReserved},
+      {L::kBiosStart, L::kHighMemory - L::kBiosStart, E820Type::kReserved},
+  };
+  uint64_t low = low_ram_size(ram_size);
+  if (low > L::kHighMemory) map.push_back({L::kHighMemory, low - L::kHighMemory, E820Type::kRam});
+  if (uint64_t high = high_ram_size(ram_size)) map.push_back({L::kHighRamStart, high, E820Type::kRam});
+  return map;
+}
+
+Result<SetupHeader> parse_setup_header(std::span<const uint8_t> image, const std::string& name) {
+  if (image.size() < kOffMagic + 4)
+    return bad(name, "not a bzImage (" + std::to_string(image.size()) + " bytes, too short for a setup header)");
+  if (std::memcmp(image.data() + kOffMagic, "HdrS", 4) != 0)
+    return bad(name, "not a bzImage (no \"HdrS\" magic at offset 0x202; an ELF vmlinux or a compressed file?)");
+  SetupHeader h;
+  h.version = load<uint16_t>(image, 0x206);
+  if (h.version < kMinBootProtocol)
+    return bad(name, "boot protocol " + h.version_text() +
+                         " is too old: the 64-bit entry point needs protocol 2.12 or newer (Linux 3.8+)");
+  h.header_end = kOffJump + 2 + image[kOffJump + 1];
+  if (h.header_end < 0x268 || image.size() < h.header_end)
+    return bad(name, "truncated setup header (ends at " + hex(h.header_end) + ", file has " +
+                         std::to_string(image.size()) + " bytes)");
+  if (load<uint16_t>(image, kOffBootFlag) != kBootFlag)
+    return bad(name, "not a bzImage (no 0xAA55 boot flag at offset 0x1fe)");
+  h.setup_sects = image[kOffSetupSects];
+  h.loadflags = image[0x211];
+  h.code32_start = load<uint32_t>(image, 0x214);
+  h.initrd_addr_max = load<uint32_t>(image, 0x22c);
+  h.kernel_alignment = load<uint32_t>(image, 0x230);
+  h.relocatable = image[0x234] != 0;
+  h.xloadflags = load<uint16_t>(image, 0x236);
+  h.cmdline_size = load<uint32_t>(image, 0x238);
+  h.pref_address = load<uint64_t>(image, 0x258);
+  h.init_size = load<uint32_t>(image, 0x260);
+  if (!(h.loadflags & kLoadedHigh))
+    return bad(name, "a zImage (loaded low, LOADED_HIGH clear): only bzImages are supported");
+  if (!(h.xloadflags & kXlfKernel64))
+    return bad(name, "a 32-bit kernel (xloadflags lacks XLF_KERNEL_64): no 64-bit entry point");
+  h.setup_size = (size_t{h.setup_sects ? h.setup_sects : 4u} + 1) * 512;
+  if (image.size() <= h.setup_size)
+    return bad(name, "truncated: " + std::to_string(image.size()) + " bytes, but the setup code alone takes " +
+                         std::to_string(h.setup_size));
+  h.kernel_size = image.size() - h.setup_size;
+  if (h.init_size < h.kernel_size)
+    return bad(name, "inconsistent setup header: init_size " + hex(h.init_size) + " is below the kernel's size " +
+                         hex(h.kernel_size));
+  return h;
+}
+
+Result<LinuxBootPlan> plan_linux_boot(const SetupHeader& h, const LinuxBootConfig& c) {
+  LinuxBootPlan p;
+  p.header = h;
+  p.kernel_addr = h.code32_start ? h.code32_start : LinuxLayout::kHighMemory;
+  if (p.kernel_addr < LinuxLayout::kHighMemory)
+    return bad(c.kernel_name, "code32_start " + hex(h.code32_start) + " is below 1 MiB");
+  p.entry = p.kernel_addr + kEntry64Offset;
+  // Where the kernel decompresses and runs (arch/x86/boot/compressed/head_64.S): the load address
+  // rounded up to kernel_alignment, at least pref_address (LOAD_PHYSICAL_ADDR); it needs init_size there.
+  uint64_t run = h.relocatable ? std::max(align_up(p.kernel_addr, h.kernel_alignment), h.pref_address)
+                               : std::max<uint64_t>(h.pref_address, p.kernel_addr);
+  p.kernel_end = std::max(p.kernel_addr + h.kernel_size, run + h.init_size);
+  uint64_t low = low_ram_size(c.ram_size);
+  if (p.kernel_end > low)
+    return bad(c.kernel_name, "does not fit in " + format_size(c.ram_size) + " of guest RAM: it needs " +
+                                  format_size(align_up(p.kernel_end, 1 << 20)) + " (loaded at " +
+                                  format_size(p.kernel_addr) + ", runs at " + format_size(run) + ", init_size " +
+                                  format_size(h.init_size) + "); raise -m");
+  if (c.cmdline.size() > h.cmdline_size || c.cmdline.size() >= LinuxLayout::kCmdlineMax)
+    return input_error("--append: the command line has " + std::to_string(c.cmdline.size()) +
+                       " characters; " + c.kernel_name + " accepts at most " + std::to_string(h.cmdline_size));
+  if (c.cmdline.find('\0') != std::string::npos) return input_error("--append: the command line contains a NUL");
+  p.e820 = linux_e820(c.ram_size);
+  p.initrd_size = c.initrd.size();
+  if (p.initrd_size) {
+    uint64_t top = std::min<uint64_t>(uint64_t{h.initrd_addr_max} + 1, low);
+    uint64_t addr = top >= p.initrd_size ? align_down(top - p.initrd_size, kPage) : 0;
+    if (top < p.initrd_size || addr < align_up(p.kernel_end, kPage))
+      return bad(c.initrd_name, format_size(p.initrd_size) + " does not fit in guest RAM between the kernel's end (" +
+                                    format_size(align_up(p.kernel_end, kPage)) + ") and " + format_size(top) +
+                                    " (initrd_addr_max and -m " + format_size(c.ram_size) + "); raise -m");
+    p.initrd_addr = addr;
+  }
+  return p;
+}
+
+namespace {
+
+boot_params zero_page(std::span<const uint8_t> image, const LinuxBootPlan& p, const LinuxBootConfig& c) {
+  boot_params bp;
+  std::memset(&bp, 0, sizeof bp);
+  size_t n = std::min(p.header.header_end - kHeaderStart, sizeof(setup_header));
+  std::memcpy(&bp.hdr, image.data() + kHeaderStart, n);
+  bp.hdr.type_of_loader = kLoaderUndefined;
+  bp.hdr.vid_mode = 0xffff;  // "normal"
+  bp.hdr.loadflags &= static_cast<uint8_t>(~CAN_USE_HEAP);
+  bp.hdr.setup_data = 0;
+  bp.hdr.ramdisk_image = static_cast<uint32_t>(p.initrd_addr);
+  bp.hdr.ramdisk_size = static_cast<uint32_t>(p.initrd_size);
+  bp.ext_ramdisk_image = static_cast<uint32_t>(p.initrd_addr >> 32);
+  bp.ext_ramdisk_size = static_cast<uint32_t>(p.initrd_size >> 32);
+  bp.hdr.cmd_line_ptr = static_cast<uint32_t>(p.cmdline_addr);
+  bp.ext_cmd_line_ptr = static_cast<uint32_t>(p.cmdline_addr >> 32);
+  bp.acpi_rsdp_addr = c.acpi_rsdp;
+  bp.e820_entries = static_cast<uint8_t>(p.e820.size());
+  for (size_t i = 0; i < p.e820.size() && i < E820_MAX_ENTRIES_ZEROPAGE; ++i) {
+    bp.e820_table[i].addr = p.e820[i].addr;
+    bp.e820_table[i].size = p.e820[i].size;
+    bp.e820_table[i].type = static_cast<uint32_t>(p.e820[i].type);
+  }
+  return bp;
+}
+
+}  // namespace
+
+Result<LinuxBootPlan> write_linux_boot(const GuestMemory& low_ram, const LinuxBootConfig& c) {
+  auto h = parse_setup_header(c.kernel, c.kernel_name);
+  if (!h) return h.error();
+  auto plan = plan_linux_boot(*h, c);
+  if (!plan) return plan.error();
+  if (low_ram.base() != 0 || low_ram.size() < low_ram_size(c.ram_size))
+    return input_error("guest memory " + hex(low_ram.base()) + "+" + hex(low_ram.size()) + " does not hold " +
+                       format_size(low_ram_size(c.ram_size)) + " of low RAM");
+  if (auto st = write_boot_tables(low_ram, CpuMode::kLong64); !st) return st.error();
+  if (auto st = low_ram.write(plan->kernel_addr, c.kernel.subspan(h->setup_size)); !st) return st.error();
+  if (plan->initrd_size)
+    if (auto st = low_ram.write(plan->initrd_addr, c.initrd); !st) return st.error();
+  std::vector<uint8_t> cmdline(c.cmdline.begin(), c.cmdline.end());
+  cmdline.push_back(0);
+  if (auto st = low_ram.write(plan->cmdline_addr, cmdline); !st) return st.error();
+  boot_params bp = zero_page(c.kernel, *plan, c);
+  if (auto st = low_ram.write_obj(plan->zero_page, bp); !st) return st.error();
+  return plan;
+}
+
+}  // namespace cpumodel::vmm

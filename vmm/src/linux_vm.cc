@@ -1,0 +1,497 @@
+#include "cpumodel/vmm/linux_vm.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "cpumodel/vmm/devices.h"
+#include "cpumodel/vmm/machine.h"
+#include "cpumodel/vmm/platform_tables.h"
+#include "cpumodel/vmm/x86_boot.h"
+
+namespace cpumodel::vmm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// The signal that kicks a vCPU thread out of KVM_RUN: an empty handler without SA_RESTART.
+int kick_signal() {
+  static const int sig = [] {
+    int s = SIGRTMIN;
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(s, &sa, nullptr);
+    return s;
+  }();
+  return sig;
+}
+
+pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+uint64_t status_kib(const char* field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  return 0;
+}
+
+uint64_t resident_kib(const GuestMemory& m) {
+  if (!m.host() || !m.size()) return 0;
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> v((m.size() + page - 1) / page);
+  if (::mincore(m.host(), m.size(), v.data()) != 0) return 0;
+  uint64_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n * page / 1024;
+}
+
+// Raw mode for a terminal on stdin while the guest owns it; restored on destruction.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (fd < 0 || !::isatty(fd) || ::tcgetattr(fd, &saved_) != 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    raw.c_oflag |= OPOST;  // our own messages keep their line ends
+    active_ = ::tcsetattr(fd, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+  bool active() const { return active_; }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+std::string exit_text(const kvm_run* run) {
+  switch (run->exit_reason) {
+    case KVM_EXIT_INTERNAL_ERROR:
+      return "KVM internal error, suberror " + std::to_string(run->internal.suberror) + " (KVM_EXIT_INTERNAL_ERROR)";
+    case KVM_EXIT_FAIL_ENTRY:
+      return "VM entry failed, hardware reason " + hex(run->fail_entry.hardware_entry_failure_reason) +
+             " (KVM_EXIT_FAIL_ENTRY)";
+    case KVM_EXIT_HLT: return "hlt with no in-kernel LAPIC to wake it (KVM_EXIT_HLT)";
+    default: return "unexpected exit reason " + std::to_string(run->exit_reason);
+  }
+}
+
+}  // namespace
+
+const char* linux_vm_end_name(LinuxVmEnd e) {
+  static const char* const kNames[] = {"powered off", "rebooted", "quit", "timed out", "failed", "made no progress"};
+  return kNames[static_cast<int>(e)];
+}
+
+int LinuxVmResult::exit_code() const {
+  switch (end) {
+    case LinuxVmEnd::kPowerOff:
+    case LinuxVmEnd::kReset:
+    case LinuxVmEnd::kQuit: return kExitOk;
+    case LinuxVmEnd::kNoProgress: return kExitHost;
+    case LinuxVmEnd::kTimeout:
+    case LinuxVmEnd::kFailed: break;
+  }
+  return kExitNegative;
+}
+
+PlatformConfig platform_config(const std::vector<VcpuPlace>& places, const std::vector<CpuidTable>& tables) {
+  PlatformConfig pc;
+  for (size_t i = 0; i < places.size(); ++i) {
+    CpuidRegs l1 = i < tables.size() ? tables[i].get(1) : CpuidRegs{};
+    pc.cpus.push_back({places[i].apic_id, l1.eax, l1.edx});
+  }
+  return pc;
+}
+
+struct LinuxVm::Impl {
+  LinuxVmConfig config;
+  Kvm kvm;
+  std::optional<Vm> vm;
+  std::optional<GuestRam> low, high;
+  LinuxBootPlan plan;
+  std::vector<Vcpu> vcpus;
+  PortBus bus;
+  std::unique_ptr<Serial8250> serial;
+  std::unique_ptr<I8042> i8042;
+  std::unique_ptr<CmosRtc> rtc;
+  std::unique_ptr<AcpiPm> pm;
+  bool ran = false;
+
+  // Run state.
+  Clock::time_point start;
+  std::vector<std::atomic<pid_t>> tids;
+  std::vector<std::atomic<bool>> pinned;
+  std::atomic<bool> ending{false}, pause_req{false}, stop_input{false};
+  std::atomic<uint64_t> exits{0};
+  std::atomic<int64_t> first_output_us{-1};
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  unsigned parked = 0, finished = 0;
+  std::optional<LinuxVmResult> end;
+  std::vector<std::thread> threads;
+
+  Status create_machine();
+  Status create_vcpus();
+  void irq_line(uint32_t gsi, bool level);
+  void finish(LinuxVmEnd kind, const std::string& what, const std::string& dump = "");
+  void vcpu_thread(unsigned index);
+  bool handle_exit(unsigned index);
+  void input_thread(bool raw);
+  void kick_until(const std::function<bool()>& done);
+};
+
+void LinuxVm::Impl::irq_line(uint32_t gsi, bool level) {
+  kvm_irq_level l{};
+  l.irq = gsi;
+  l.level = level ? 1 : 0;
+  ::ioctl(vm->fd(), KVM_IRQ_LINE, &l);
+}
+
+void LinuxVm::Impl::finish(LinuxVmEnd kind, const std::string& what, const std::string& dump) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (!end) {
+    end.emplace();
+    end->end = kind;
+    end->what = what;
+    end->dump = dump;
+  }
+  ending.store(true);
+  cv.notify_all();
+}
+
+Status LinuxVm::Impl::create_machine() {
+  auto k = Kvm::open(config.device);
+  if (!k) return k.error();
+  kvm = std::move(*k);
+  if (!kvm.has(KVM_CAP_IRQCHIP) || !kvm.has(KVM_CAP_PIT2))
+    return host_error(config.device + ": this KVM has no in-kernel irqchip and PIT (KVM_CAP_IRQCHIP, KVM_CAP_PIT2), "
+                      "which booting Linux needs");
+  auto v = kvm.create_vm();
+  if (!v) return v.error();
+  vm.emplace(std::move(*v));
+  if (auto st = vm->set_tss_and_identity_map(BootLayout::kTss, BootLayout::kIdentityMapPage); !st) return st;
+  if (auto st = vm->create_irqchip_if_supported(); !st) return st;
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;  // the kernel answers port 0x61 too (Linux calibrates the TSC with it)
+  if (::ioctl(vm->fd(), KVM_CREATE_PIT2, &pit) < 0) return kvm_error("KVM_CREATE_PIT2", errno);
+  auto lo = GuestRam::allocate(0, low_ram_size(config.ram_size));
+  if (!lo) return lo.error();
+  low.emplace(std::move(*lo));
+  const GuestMemory& mem = low->memory();
+  if (auto st = vm->map_memory(0, 0, mem.host(), mem.size()); !st) return st;
+  if (uint64_t hs = high_ram_size(config.ram_size)) {
+    auto hi = GuestRam::allocate(LinuxLayout::kHighRamStart, hs);
+    if (!hi) return hi.error();
+    high.emplace(std::move(*hi));
+    if (auto st = vm->map_memory(1, LinuxLayout::kHighRamStart, high->memory().host(), hs); !st) return st;
+  }
+  return ok_status();
+}
+
+Status LinuxVm::Impl::create_vcpus() {
+  for (size_t i = 0; i < config.places.size(); ++i) {
+    auto vcpu = vm->create_vcpu(config.places[i].apic_id);
+    if (!vcpu) return vcpu.error();
+    if (auto st = vcpu->set_cpuid(config.tables[i]); !st) return st;
+    if (i == 0) {  // the bootstrap processor starts at the 64-bit entry; the APs wait for INIT/SIPI
+      auto sregs = vcpu->sregs();
+      if (!sregs) return sregs.error();
+      apply_boot_sregs(CpuMode::kLong64, *sregs);
+      if (auto st = vcpu->set_sregs(*sregs); !st) return st;
+      kvm_regs regs{};
+      regs.rflags = 0x2;
+      regs.rip = plan.entry;
+      regs.rsi = plan.zero_page;
+      regs.rsp = regs.rbp = LinuxLayout::kBootStack;
+      if (auto st = vcpu->set_regs(regs); !st) return st;
+    }
+    vcpus.push_back(std::move(*vcpu));
+  }
+  return ok_status();
+}
+
+Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
+  if (config.places.empty()) return input_error("a VM needs at least one vCPU");
+  if (config.tables.size() != config.places.size())
+    return input_error("one CPUID table per vCPU: " + std::to_string(config.tables.size()) + " tables for " +
+                       std::to_string(config.places.size()) + " vCPUs");
+  if (config.ram_size < LinuxLayout::kMinRam)
+    return input_error("-m " + format_size(config.ram_size) + " is too small for a Linux guest");
+  if (!config.tables[0].bit(0x80000001, 0, Reg::kEdx, 29))
+    return input_error("the CPU model lacks lm (long mode): a 64-bit kernel cannot run on it");
+  if (auto st = check_pin_map(config.pins, static_cast<unsigned>(config.places.size())); !st) return st.error();
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  Impl& m = *impl;
+  // Parse and plan first: a bad kernel is bad input whatever the host.
+  auto header = parse_setup_header(m.config.kernel, m.config.kernel_name);
+  if (!header) return header.error();
+  LinuxBootConfig boot{m.config.kernel, m.config.kernel_name, m.config.initrd, m.config.initrd_name,
+                       m.config.cmdline, m.config.ram_size, LinuxLayout::kAcpiTables};
+  if (auto p = plan_linux_boot(*header, boot); !p) return p.error();
+  PlatformConfig pc = platform_config(m.config.places, m.config.tables);
+  if (auto st = m.create_machine(); !st) return st.error();
+  const GuestMemory& mem = m.low->memory();
+  auto plan = write_linux_boot(mem, boot);
+  if (!plan) return plan.error();
+  m.plan = std::move(*plan);
+  if (auto r = write_mp_table(mem, LinuxLayout::kMpTable, pc); !r) return r.error();
+  if (auto r = write_acpi_tables(mem, LinuxLayout::kAcpiTables, pc); !r) return r.error();
+  if (auto st = m.create_vcpus(); !st) return st.error();
+  m.tids = std::vector<std::atomic<pid_t>>(m.vcpus.size());
+  m.pinned = std::vector<std::atomic<bool>>(m.vcpus.size());
+  Impl* self = impl.get();
+  IrqFn irq = [self](uint32_t gsi, bool level) { self->irq_line(gsi, level); };
+  EventFn event = [self](MachineEvent e, const std::string& why) {
+    self->finish(e == MachineEvent::kPowerOff ? LinuxVmEnd::kPowerOff : LinuxVmEnd::kReset, why);
+  };
+  m.serial = std::make_unique<Serial8250>(irq, Serial8250::kCom1Irq, m.config.serial_out_fd);
+  m.serial->set_output_observer([self](std::span<const uint8_t> bytes) {
+    int64_t none = -1;
+    self->first_output_us.compare_exchange_strong(
+        none, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - self->start).count());
+    if (self->config.serial_observer) self->config.serial_observer(bytes);
+  });
+  m.i8042 = std::make_unique<I8042>(event);
+  m.rtc = std::make_unique<CmosRtc>();
+  m.pm = std::make_unique<AcpiPm>(irq, event);
+  m.bus.add(Serial8250::kCom1, 8, m.serial.get());
+  m.bus.add(I8042::kDataPort, 5, m.i8042.get());
+  m.bus.add(CmosRtc::kBase, 2, m.rtc.get());
+  m.bus.add(PlatformLayout::kPm1aEvent, 6, m.pm.get());
+  return std::unique_ptr<LinuxVm>(new LinuxVm(std::move(impl)));
+}
+
+LinuxVm::LinuxVm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LinuxVm::~LinuxVm() = default;
+Backend LinuxVm::backend() const { return impl_->kvm.backend(); }
+const LinuxBootPlan& LinuxVm::boot_plan() const { return impl_->plan; }
+const GuestMemory& LinuxVm::low_memory() const { return impl_->low->memory(); }
+
+// Returns true when the vCPU thread should stop.
+bool LinuxVm::Impl::handle_exit(unsigned index) {
+  Vcpu& vcpu = vcpus[index];
+  kvm_run* run = vcpu.run_state();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+      bus.io(run->io.port, run->io.direction == KVM_EXIT_IO_OUT, run->io.size, run->io.count,
+             reinterpret_cast<uint8_t*>(run) + run->io.data_offset);
+      return false;
+    case KVM_EXIT_MMIO:  // nothing is mapped there: reads as all-ones, writes are dropped
+      if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+      return false;
+    case KVM_EXIT_INTR: return false;
+    case KVM_EXIT_SHUTDOWN: finish(LinuxVmEnd::kReset, "vCPU " + std::to_string(index) + " triple-faulted"); return true;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) finish(LinuxVmEnd::kPowerOff, "system event: shutdown");
+      else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) finish(LinuxVmEnd::kReset, "system event: reset");
+      else finish(LinuxVmEnd::kFailed, "system event " + std::to_string(run->system_event.type));
+      return true;
+    default: {
+      std::string dump;
+      auto r = vcpu.regs();
+      auto s = vcpu.sregs();
+      if (r && s) dump = register_dump(*r, *s);
+      finish(LinuxVmEnd::kFailed, "vCPU " + std::to_string(index) + ": " + exit_text(run), dump);
+      return true;
+    }
+  }
+}
+
+void LinuxVm::Impl::vcpu_thread(unsigned index) {
+  tids[index].store(current_tid());
+  std::string name = "vcpu " + std::to_string(index);
+  ::pthread_setname_np(::pthread_self(), name.c_str());
+  if (auto it = config.pins.find(index); it != config.pins.end()) {
+    if (auto st = pin_current_thread(it->second); !st) finish(LinuxVmEnd::kFailed, st.error().message);
+    pinned[index].store(true);
+  }
+  Vcpu& vcpu = vcpus[index];
+  while (!ending.load()) {
+    if (pause_req.load()) {
+      std::unique_lock<std::mutex> lock(mu);
+      ++parked;
+      cv.notify_all();
+      cv.wait(lock, [&] { return !pause_req.load() || ending.load(); });
+      --parked;
+      continue;
+    }
+    __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (pause_req.load() || ending.load()) continue;
+    int r = vcpu.run();
+    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r < 0) {
+      finish(LinuxVmEnd::kFailed, "vCPU " + std::to_string(index) + ": " + kvm_error("KVM_RUN", -r).message);
+      break;
+    }
+    exits.fetch_add(1, std::memory_order_relaxed);
+    if (handle_exit(index)) break;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ++finished;
+  cv.notify_all();
+}
+
+// Kicks every vCPU out of KVM_RUN (immediate_exit + signal) until done() holds.
+void LinuxVm::Impl::kick_until(const std::function<bool()>& done) {
+  std::unique_lock<std::mutex> lock(mu);
+  while (!done()) {
+    lock.unlock();
+    for (size_t i = 0; i < threads.size(); ++i) {
+      __atomic_store_n(&vcpus[i].run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+      ::pthread_kill(threads[i].native_handle(), kick_signal());
+    }
+    lock.lock();
+    cv.wait_for(lock, std::chrono::milliseconds(5), done);
+  }
+}
+
+void LinuxVm::Impl::input_thread(bool raw) {
+  bool escape = false;  // Ctrl-A seen (QEMU's -nographic escape: Ctrl-A x quits, Ctrl-A Ctrl-A sends one)
+  uint8_t buf[4096];
+  while (!stop_input.load() && !ending.load()) {
+    pollfd p{config.serial_in_fd, POLLIN, 0};
+    int n = ::poll(&p, 1, 100);
+    if (n <= 0) continue;
+    ssize_t got = ::read(config.serial_in_fd, buf, sizeof buf);
+    if (got <= 0) return;  // EOF: the guest keeps running without input
+    std::vector<uint8_t> data;
+    for (ssize_t i = 0; i < got; ++i) {
+      uint8_t c = buf[i];
+      if (raw && escape) {
+        escape = false;
+        if (c == 'x') return finish(LinuxVmEnd::kQuit, "Ctrl-A x on the console");
+        if (c != 0x01) continue;
+      } else if (raw && c == 0x01) {
+        escape = true;
+        continue;
+      }
+      data.push_back(c);
+    }
+    std::span<const uint8_t> rest(data);
+    while (!rest.empty() && !stop_input.load() && !ending.load()) {
+      rest = rest.subspan(serial->push_input(rest));
+      if (!rest.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+Result<LinuxVmResult> LinuxVm::run() {
+  Impl& m = *impl_;
+  if (m.ran) return input_error("a LinuxVm runs once");
+  m.ran = true;
+  kick_signal();
+  size_t n = m.vcpus.size();
+  RawTerminal terminal(m.config.serial_in_fd);
+  m.start = Clock::now();
+  std::thread input;
+  if (m.config.serial_in_fd >= 0) input = std::thread([&m, raw = terminal.active()] { m.input_thread(raw); });
+  m.threads.reserve(n);
+  for (size_t i = 0; i < n; ++i) m.threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    auto deadline = m.config.timeout_s > 0 ? m.start + std::chrono::duration_cast<Clock::duration>(
+                                                           std::chrono::duration<double>(m.config.timeout_s))
+                                           : Clock::time_point::max();
+    auto watch = m.config.pvm_watch_s > 0 ? m.start + std::chrono::duration_cast<Clock::duration>(
+                                                          std::chrono::duration<double>(m.config.pvm_watch_s))
+                                          : Clock::time_point::max();
+    while (!m.end) {
+      auto next = std::min(deadline, watch);
+      if (next == Clock::time_point::max()) {
+        m.cv.wait(lock, [&] { return m.end.has_value(); });
+        break;
+      }
+      if (m.cv.wait_until(lock, next, [&] { return m.end.has_value(); })) break;
+      lock.unlock();
+      if (Clock::now() >= watch) {
+        watch = Clock::time_point::max();
+        if (m.serial->accesses() == 0)
+          m.finish(LinuxVmEnd::kNoProgress,
+                   "the guest kernel did not touch the serial port in " + std::to_string(int(m.config.pvm_watch_s)) +
+                       " s: this host's KVM backend (" + backend_name(m.kvm.backend()) +
+                       ") cannot run an unmodified Linux kernel; use a host with kvm_intel or kvm_amd");
+      }
+      if (Clock::now() >= deadline)
+        m.finish(LinuxVmEnd::kTimeout, "the guest was still running after --timeout " +
+                                           std::to_string(m.config.timeout_s).substr(0, 6) + " s");
+      lock.lock();
+    }
+  }
+  m.kick_until([&] { return m.finished == n; });
+  for (auto& t : m.threads) t.join();
+  m.stop_input.store(true);
+  if (input.joinable()) input.join();
+  LinuxVmResult r = *m.end;
+  r.run_ms = ms_since(m.start);
+  int64_t first = m.first_output_us.load();
+  r.first_output_ms = first < 0 ? -1 : static_cast<double>(first) / 1000.0;
+  r.serial_bytes = m.serial->bytes_out();
+  r.exits = m.exits.load();
+  r.peak_rss_kib = status_kib("VmHWM:");
+  r.guest_resident_kib = resident_kib(m.low->memory()) + (m.high ? resident_kib(m.high->memory()) : 0);
+  return r;
+}
+
+void LinuxVm::pause() {
+  Impl& m = *impl_;
+  m.pause_req.store(true);
+  size_t n = m.threads.size();
+  m.kick_until([&] { return m.parked + m.finished >= n || m.ending.load(); });
+}
+
+void LinuxVm::resume() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->pause_req.store(false);
+  impl_->cv.notify_all();
+}
+
+bool LinuxVm::paused() const { return impl_->pause_req.load(); }
+void LinuxVm::request_quit(const std::string& why) { impl_->finish(LinuxVmEnd::kQuit, why); }
+void LinuxVm::press_power_button() { impl_->pm->press_power_button(); }
+
+std::vector<VcpuThreadInfo> LinuxVm::vcpu_threads() const {
+  const Impl& m = *impl_;
+  std::vector<VcpuThreadInfo> out;
+  for (size_t i = 0; i < m.config.places.size(); ++i) {
+    VcpuThreadInfo v;
+    v.place = m.config.places[i];
+    if (i < m.tids.size()) {
+      v.tid = m.tids[i].load();
+      v.pinned = m.pinned[i].load();
+    }
+    if (v.tid > 0) {
+      v.host_cpu = last_cpu_of(v.tid);
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      if (::sched_getaffinity(v.tid, sizeof set, &set) == 0)
+        for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+          if (CPU_ISSET(c, &set)) v.allowed.add(c);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace cpumodel::vmm
