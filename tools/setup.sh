@@ -47,5 +47,11 @@ case "$mode" in
     # The whole unit-test suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DCPUMODEL_SANITIZE=ON
     (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -LE slow)
+    # libFuzzer targets (tests/fuzz; clang-14, ASan+UBSan; libraries + targets only): each runs a
+    # short fixed budget from its checked-in seeds. No -Werror here: GCC's warnings gate the code.
+    cmake -S "$here" -B "$here/build-fuzz" -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+      -DCPUMODEL_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+    cmake --build "$here/build-fuzz" -j "$jobs" --target fuzz
+    (cd "$here/build-fuzz" && ctest --output-on-failure -j "$jobs" -L fuzz)
     ;;
 esac

@@ -196,6 +196,7 @@ Result<Build> plan(const CpuDefinition& cpu, const SmpConfig& smp, const HostPro
   if (!smp.sockets || !smp.dies || !smp.cores || !smp.threads || !smp.cpus || smp.cpus > smp.maxcpus ||
       1ull * smp.sockets * smp.dies * smp.cores * smp.threads != smp.maxcpus)
     return input_error("smp '" + format_smp(smp) + "' is inconsistent");
+  if (smp.maxcpus > 4096) return input_error("smp '" + format_smp(smp) + "': more than 4096 vCPUs");
   Build b(cpu, host, smp);
   b.features = b.requested = cpu.features;
   b.intel = cpu.vendor == "GenuineIntel";

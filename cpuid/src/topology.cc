@@ -20,7 +20,11 @@ Topology::Topology(const SmpConfig& smp)
       die_width(bits_for_count(dies)) {}
 
 uint32_t Topology::apic_id(unsigned socket, unsigned die, unsigned core, unsigned thread) const {
-  return (socket << pkg_offset()) | (die << die_offset()) | (core << core_offset()) | thread;
+  // 64-bit so absurd shapes (fields wider than 32 bits in all) truncate instead of shifting past
+  // the type; APIC IDs are 32 bits.
+  uint64_t id = (uint64_t{socket} << pkg_offset()) | (uint64_t{die} << die_offset()) |
+                (uint64_t{core} << core_offset()) | thread;
+  return static_cast<uint32_t>(id);
 }
 
 VcpuPlace Topology::place(unsigned index) const {

@@ -31,7 +31,7 @@ constexpr const char* kStyle = R"(
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 6px}
 code{background:#f2f2f2;padding:1px 4px;border-radius:3px}
-.sum td{padding:1px 12px 1px 0} .notes li{color:#555}
+.sum td{padding:1px 12px 1px 0} .notes li,p.notes{color:#555;margin:2px 0} details{margin-top:16px}
 table.m{border-collapse:collapse;font-size:12px}
 table.m th,table.m td{border:1px solid #ddd;padding:2px 6px;text-align:center}
 table.m th.h{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:normal;max-height:180px}
@@ -104,10 +104,14 @@ void matrix(const Baseline& b, std::span<const HostSummary> hosts, std::string& 
     out += "</tr>\n";
   };
   std::string span = std::to_string(cols.size() + 2);
-  out += "<tr class=sec><td colspan=" + span + ">not on every host, or left out</td></tr>\n";
-  for (FeatureId id : ((any | model) - b.features).ids()) row(id);
-  out += "<tr class=sec><td colspan=" + span + ">in the baseline</td></tr>\n";
-  for (FeatureId id : b.features.ids()) row(id);
+  auto section_rows = [&](const char* title, const FeatureSet& set) {
+    if (set.empty()) return;
+    out += "<tr class=sec><td colspan=" + span + ">" + title + " (" + std::to_string(set.count()) + ")</td></tr>\n";
+    for (FeatureId id : set.ids()) row(id);
+  };
+  section_rows("not on every host", (any | model) - b.common);
+  section_rows("on every host, left out (KVM does not give it, or a rule drops it)", b.common - b.features);
+  section_rows("in the baseline", b.features);
   out += "</tbody></table>\n";
 }
 
@@ -120,12 +124,15 @@ void section(const BaselineReport& r, const Baseline& b, std::string& out) {
   kv("phys-bits", std::to_string(b.phys_bits));
   kv("XSAVE area", std::to_string(b.xsave_size) + " bytes");
   kv("invtsc", b.invtsc ? "kept" : "no");
-  out += "</table>\n<ul class=notes>";
-  for (const auto& line : explain_baseline(b, r.hosts)) out += "<li>" + esc(line) + "</li>";
-  out += "</ul>\n<p class=legend><span class=y>&#10003; host has it</span><span class=n>&middot; host lacks it</span>"
+  out += "</table>\n";
+  for (const auto& n : b.notes) out += "<p class=notes>" + esc(n) + "</p>\n";
+  out += "<p class=legend><span class=y>&#10003; host has it</span><span class=n>&middot; host lacks it</span>"
          "<span class=blk>&#10007; host lacks it and so blocks a newer model</span>"
          "<span class=base>baseline: &#10003; model, + added, &minus; removed</span></p>\n";
   matrix(b, r.hosts, out);
+  out += "<details><summary>Why this model (--explain)</summary><ul class=notes>";
+  for (const auto& line : explain_baseline(b, r.hosts)) out += "<li>" + esc(line) + "</li>";
+  out += "</ul></details>\n";
 }
 
 }  // namespace

@@ -101,10 +101,10 @@ void vcpu_to_pb(const VcpuState& v, snap::Vcpu* p) {
   p->set_mp_state(v.mp_state);
   to_pb(v.regs, p->mutable_regs());
   to_pb(v.sregs, p->mutable_sregs());
-  p->set_has_xsave(!v.xsave.empty());
+  p->set_xsave_saved(!v.xsave.empty());
   p->set_xsave(v.xsave.data(), v.xsave.size());
   p->set_xsave2(v.xsave2);
-  p->set_has_xcrs(v.xcrs.has_value());
+  p->set_xcrs_saved(v.xcrs.has_value());
   if (v.xcrs)
     for (const auto& [x, val] : *v.xcrs) {
       auto* xcr = p->add_xcrs();
@@ -116,9 +116,7 @@ void vcpu_to_pb(const VcpuState& v, snap::Vcpu* p) {
     p->add_msr_value(m.value);
   }
   p->set_lapic(v.lapic.data(), v.lapic.size());
-  p->set_has_events(v.events.has_value());
   if (v.events) to_pb(*v.events, p->mutable_events());
-  p->set_has_debugregs(v.debugregs.has_value());
   if (v.debugregs) {
     auto* d = p->mutable_debugregs();
     for (uint64_t db : v.debugregs->db) d->add_db(db);
@@ -139,14 +137,14 @@ Result<VcpuState> vcpu_from_pb(const snap::Vcpu& p, const std::string& name) {
   v.mp_state = p.mp_state();
   from_pb(p.regs(), v.regs);
   from_pb(p.sregs(), v.sregs);
-  if (p.has_xsave()) {
+  if (p.xsave_saved()) {
     if (p.xsave().size() < kXsaveLegacySize || p.xsave().size() % 4 || p.xsave().size() > (1u << 20))
       return input_error(where + ": XSAVE area of " + std::to_string(p.xsave().size()) +
                          " bytes (KVM's is 4096 bytes or more, in 4-byte words)");
     v.xsave.assign(p.xsave().begin(), p.xsave().end());
   }
   v.xsave2 = p.xsave2();
-  if (p.has_xcrs()) {
+  if (p.xcrs_saved()) {
     if (p.xcrs_size() > KVM_MAX_XCRS) return input_error(where + ": " + std::to_string(p.xcrs_size()) + " XCRs (KVM has at most 16)");
     v.xcrs.emplace();
     for (const auto& x : p.xcrs()) v.xcrs->push_back({x.xcr(), x.value()});
@@ -186,12 +184,10 @@ void vm_to_pb(const VmState& v, snap::Vm* p) {
     io->set_irr(v.ioapic.irr);
     for (const auto& r : v.ioapic.redirtbl) io->add_redirtbl(r.bits);
   }
-  p->set_has_pit(v.pit.has_value());
   if (v.pit) {
     for (const auto& c : v.pit->channels) to_pb(c, p->mutable_pit()->add_channels());
     p->mutable_pit()->set_flags(v.pit->flags);
   }
-  p->set_has_clock(v.clock.has_value());
   if (v.clock) {
     auto* c = p->mutable_clock();
     c->set_clock(v.clock->clock);

@@ -1,6 +1,7 @@
 // The bad-input table (cases.cc): one row per broken input a user can hand to cpumodel.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@ enum class Need {
 struct Case {
   std::string name;               // gtest name: [A-Za-z0-9_]
   std::string command;            // subcommand (skipped when this build lacks it); "" for none
-  std::vector<std::string> args;  // @D = fixture dir, @O = this case's output dir, @K = a bzImage
+  // @D = fixture dir, @O = this case's output dir, @K = a bzImage, @C = a CPU number this host
+  // does not have (the count of configured CPUs); also substituted in `error` and `env`.
+  std::vector<std::string> args;
   int exit_code = 2;              // ../shared/CLI.md
   std::string error;              // regex (ECMAScript, case-insensitive) on the text after "cpumodel: error: "
   StderrRule stderr_rule = StderrRule::kErrorOnly;
@@ -33,5 +36,7 @@ struct Case {
 };
 
 const std::vector<Case>& all_cases();
+// gtest prints a case by its name.
+inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 }  // namespace cpumodel::bad_inputs

@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -22,6 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double cpu_ms() {  // CPU time of this process: meaningful even when the machine is loaded
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 std::vector<std::string> dumps(const std::string& dir) {
   std::vector<std::string> out;
@@ -43,8 +50,12 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Wall time of one `cpumodel decode FILE...` run, output to /dev/null; <0 on failure.
-double time_cli(const std::string& binary, const std::vector<std::string>& files) {
+struct Timing {
+  double wall_ms = -1, cpu_ms = -1;  // cpu: user + system of the child
+};
+
+// One `cpumodel decode FILE...` run, output to /dev/null; wall_ms < 0 on failure.
+Timing time_cli(const std::string& binary, const std::vector<std::string>& files) {
   std::vector<std::string> args = {binary, "decode"};
   args.insert(args.end(), files.begin(), files.end());
   std::vector<char*> argv;
@@ -57,11 +68,15 @@ double time_cli(const std::string& binary, const std::vector<std::string>& files
   pid_t pid;
   int rc = posix_spawn(&pid, binary.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
+  if (rc != 0) return {};
   int st = 0;
-  ::waitpid(pid, &st, 0);
-  double ms = ms_since(t0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ms : -1;
+  rusage ru{};
+  ::wait4(pid, &st, 0, &ru);
+  Timing t;
+  t.wall_ms = ms_since(t0);
+  t.cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) t.wall_ms = -1;
+  return t;
 }
 
 }  // namespace
@@ -75,7 +90,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   constexpr int kRounds = 20;
-  std::vector<double> read_ms, parse_ms, decode_ms;
+  std::vector<double> read_ms, parse_ms, decode_ms, parse_cpu, decode_cpu;
   size_t features = 0, entries = 0;
   for (int round = 0; round < kRounds; ++round) {
     std::vector<std::string> texts;
@@ -84,6 +99,7 @@ int main(int argc, char** argv) {
     read_ms.push_back(ms_since(t0));
     std::vector<cpumodel::HostProfile> profiles;
     t0 = Clock::now();
+    double c0 = cpu_ms();
     for (size_t i = 0; i < files.size(); ++i) {
       auto p = cpumodel::parse_profile(texts[i], files[i]);
       if (!p) {
@@ -93,7 +109,9 @@ int main(int argc, char** argv) {
       profiles.push_back(std::move(*p));
     }
     parse_ms.push_back(ms_since(t0));
+    parse_cpu.push_back(cpu_ms() - c0);
     t0 = Clock::now();
+    c0 = cpu_ms();
     features = entries = 0;
     for (const auto& p : profiles) {
       cpumodel::DecodedCpu d = cpumodel::decode_cpu(p.cpuid, p.msrs);
@@ -101,25 +119,29 @@ int main(int argc, char** argv) {
       entries += p.cpuid.size();
     }
     decode_ms.push_back(ms_since(t0));
+    decode_cpu.push_back(cpu_ms() - c0);
   }
   std::printf("dumps                         %zu (%zu CPUID entries, %zu named features set)\n", files.size(), entries,
               features);
-  std::printf("in process, median of %d rounds:\n", kRounds);
+  std::printf("in process, median of %d rounds        wall        cpu\n", kRounds);
   std::printf("  read files                  %8.3f ms\n", median(read_ms));
-  std::printf("  sniff + parse               %8.3f ms\n", median(parse_ms));
-  std::printf("  decode                      %8.3f ms\n", median(decode_ms));
-  std::printf("  per dump (parse + decode)   %8.3f ms\n", (median(parse_ms) + median(decode_ms)) / files.size());
-  std::vector<double> cli;
+  std::printf("  sniff + parse               %8.3f ms %8.3f ms\n", median(parse_ms), median(parse_cpu));
+  std::printf("  decode                      %8.3f ms %8.3f ms\n", median(decode_ms), median(decode_cpu));
+  std::printf("  per dump (parse + decode)   %8.3f ms %8.3f ms\n", (median(parse_ms) + median(decode_ms)) / files.size(),
+              (median(parse_cpu) + median(decode_cpu)) / files.size());
+  std::vector<double> wall, cpu;
   for (int i = 0; i < 10; ++i) {
-    double ms = time_cli(binary, files);
-    if (ms < 0) {
+    Timing t = time_cli(binary, files);
+    if (t.wall_ms < 0) {
       std::printf("whole process: `%s decode` failed\n", binary.c_str());
       return 0;
     }
-    cli.push_back(ms);
+    wall.push_back(t.wall_ms);
+    cpu.push_back(t.cpu_ms);
   }
-  std::printf("whole process `cpumodel decode` of all %zu files, wall, 10 runs:\n", files.size());
-  std::printf("  median                      %8.3f ms\n", median(cli));
-  std::printf("  min                         %8.3f ms\n", *std::min_element(cli.begin(), cli.end()));
+  std::printf("whole process `cpumodel decode` of all %zu files (text output), 10 runs:\n", files.size());
+  std::printf("  wall median                 %8.3f ms\n", median(wall));
+  std::printf("  wall min                    %8.3f ms\n", *std::min_element(wall.begin(), wall.end()));
+  std::printf("  cpu (user+sys) median       %8.3f ms\n", median(cpu));
   return 0;
 }

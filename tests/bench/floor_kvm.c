@@ -18,6 +18,19 @@
 #define PML4 0x2000u
 #define MAX_VCPUS 64
 
+/* The guest: CPUID leaf 0 once, then an `out` that ends the run. */
+__asm__(".pushsection .rodata.floor_guest, \"a\"\n"
+        ".globl floor_guest_begin, floor_guest_end\n"
+        "floor_guest_begin:\n"
+        "  xorl %eax, %eax\n"
+        "  xorl %ecx, %ecx\n"
+        "  cpuid\n"
+        "  outb %al, $0xe0\n"
+        "  hlt\n"
+        "floor_guest_end:\n"
+        ".popsection\n");
+extern const uint8_t floor_guest_begin[], floor_guest_end[];
+
 static int kvm_fd, vm_fd, run_size;
 static struct kvm_cpuid2* cpuid;
 
@@ -68,8 +81,6 @@ int main(int argc, char** argv) {
   pthread_t threads[MAX_VCPUS];
   uint8_t* mem;
   uint64_t* pt;
-  /* cpuid; out %eax, $0xe0; hlt (opcode bytes of the three instructions) */
-  static const uint8_t code[] = {0x31, 0xc0, 0x0f, 0xa2, 0xe6, 0xe0, 0xf4};
   if (n < 1 || n > MAX_VCPUS) return 2;
   if ((kvm_fd = open(dev, O_RDWR | O_CLOEXEC)) < 0) die(dev);
   if ((vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0)) < 0) die("KVM_CREATE_VM");
@@ -84,7 +95,7 @@ int main(int argc, char** argv) {
   pt[0] = 0x4000 | 3;
   pt = (uint64_t*)(mem + 0x4000);
   pt[0] = 0x83;
-  memcpy(mem + CODE, code, sizeof code);
+  memcpy(mem + CODE, floor_guest_begin, (size_t)(floor_guest_end - floor_guest_begin));
   cpuid = calloc(1, sizeof *cpuid + 256 * sizeof(struct kvm_cpuid_entry2));
   cpuid->nent = 256;
   if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) die("KVM_GET_SUPPORTED_CPUID");

@@ -202,6 +202,17 @@ TEST(Probe, ThisHost) {
   EXPECT_TRUE(h->facts.count("microarchitecture"));
   if (::access("/dev/kvm", R_OK | W_OK) != 0) {
     EXPECT_NE(h->facts["kvm_device"], "accessible");
+  } else {
+    // KVM_GET_SUPPORTED_CPUID reports the host's vendor and both ranges' maximum leaves.
+    EXPECT_EQ(h->facts["kvm_device"], "accessible");
+    ASSERT_TRUE(h->kvm_cpuid.has_value()) << h->facts["kvm_supported_cpuid"];
+    EXPECT_EQ(h->kvm_cpuid->vendor(), h->cpuid.vendor());
+    EXPECT_TRUE(h->kvm_cpuid->has(1));
+    EXPECT_TRUE(h->kvm_cpuid->has(0x80000000));
+    auto back = parse_profile(profile_to_yaml(*h), "host.yaml");
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    EXPECT_TRUE(*back->kvm_cpuid == *h->kvm_cpuid);
+    EXPECT_EQ(back->kvm_msrs, h->kvm_msrs);
   }
   JsonWriter w;
   profile_to_json(*h, w);

@@ -390,5 +390,32 @@ TEST(Cli, DecodeAndImportGoodFiles) {
   EXPECT_NE(text.out.find("Intel(R) Xeon(R) CPU E5-2650 v3 @ 2.30GHz"), std::string::npos);
 }
 
+TEST(Cli, HostSavesAProfileAtomically) {
+  TempDir t;
+  std::string out = t.path + "/me.yaml";
+  CliRun r = run_cli("host --save " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("vendor"), std::string::npos);
+  EXPECT_NE(r.out.find("backend"), std::string::npos);
+  auto p = load_profile(out);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->format, "yaml");
+  EXPECT_TRUE(p->cpuid.has(0));
+  EXPECT_TRUE(p->facts.count("kvm_device"));
+  // A directory that does not exist: exit 2, nothing written.
+  expect_one_error_line(run_cli("host --save " + t.path + "/no/such/dir/me.yaml"), "no/such/dir/me.yaml");
+  CliRun j = run_cli("host --json");
+  ASSERT_EQ(j.status, 0) << j.err;
+  EXPECT_TRUE(j.out.starts_with("{")) << j.out.substr(0, 40);
+  EXPECT_NE(j.out.find("\"kvm_cpuid\""), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExit2) {
+  expect_one_error_line(run_cli("decode"), "no PROFILE");
+  expect_one_error_line(run_cli("import /dev/null"), "--out");
+  expect_one_error_line(run_cli("import --bundle x.pb /dev/null"), "not implemented");
+  expect_one_error_line(run_cli("decode /dev/null"), "/dev/null:1: empty file");
+}
+
 }  // namespace
 }  // namespace cpumodel

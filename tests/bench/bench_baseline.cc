@@ -1,0 +1,187 @@
+// Benchmark (prints figures, asserts nothing): cluster baselines at scale and against libvirt.
+//  1. A 100,000-host bundle made from the real Intel dumps with noise (a few named feature bits
+//     cleared per host, TSC jitter): in-process load, intersection (hosts/s), full baseline; and
+//     the whole `cpumodel baseline BUNDLE` process, wall.
+//  2. Side by side with `virsh -c test:///default cpu-baseline --features` on the same 2-host and
+//     48-host inputs (libvirt's <cpu> for each of our profiles), whole process against whole process.
+// Usage: bench_baseline [HOSTS] [CPUMODEL_BINARY]
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpumodel/migrate/baseline.h"
+#include "cpumodel/migrate/bundle.h"
+#include "cpumodel/migrate/format.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace cpumodel;
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? -1 : v[v.size() / 2];
+}
+
+// Wall time of one process run with stdout/stderr to /dev/null; < 0 when it fails.
+double time_process(const std::vector<std::string>& args) {
+  std::vector<std::string> a = args;
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  auto t0 = Clock::now();
+  pid_t pid;
+  int rc = posix_spawnp(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  double ms = ms_since(t0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ms : -1;
+}
+
+double median_process(const std::vector<std::string>& args, int runs) {
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    double ms = time_process(args);
+    if (ms < 0) return -1;
+    t.push_back(ms);
+  }
+  return median(t);
+}
+
+std::vector<std::string> intel_dumps(std::vector<HostProfile>& profiles) {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(CPUMODEL_SHARED_DIR "/data/cpuid-dumps")) {
+    if (e.path().extension() != ".xml") continue;
+    auto p = load_profile(e.path().string());
+    if (p && p->cpuid.vendor() == "GenuineIntel") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) profiles.push_back(*load_profile(f));
+  return files;
+}
+
+// Noise: clear 0-3 named bits of leaf 1/7 words, jitter the TSC by up to 100 ppm.
+std::vector<HostProfile> noisy_cluster(const std::vector<HostProfile>& base, size_t n) {
+  std::mt19937 rng(42);
+  std::vector<FeatureId> leaf17;
+  for (FeatureId id = 0; id < feature_count(); ++id) {
+    const FeatureWordInfo& w = word_info(feature(id).word);
+    if (!w.is_msr && (w.leaf_or_msr == 1 || w.leaf_or_msr == 7)) leaf17.push_back(id);
+  }
+  std::vector<HostProfile> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    HostProfile h = base[rng() % base.size()];
+    h.name = "h" + std::to_string(i);
+    for (unsigned k = rng() % 4; k > 0; --k) {
+      const FeatureInfo& f = feature(leaf17[rng() % leaf17.size()]);
+      const FeatureWordInfo& w = word_info(f.word);
+      h.cpuid.set_bit(w.leaf_or_msr, w.subleaf, w.reg, f.bit, false);
+    }
+    h.tsc_khz = 2'100'000.0 * (1.0 + (static_cast<double>(rng() % 200) - 100.0) * 1e-6);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+void at_scale(const std::vector<HostProfile>& intel, size_t n, const std::string& binary, const Catalog& cat) {
+  std::string path = "/tmp/cpumodel-bench-" + std::to_string(::getpid()) + ".pb";
+  auto cluster = noisy_cluster(intel, n);
+  auto st = write_file_atomic(path, encode_bundle(cluster));
+  cluster.clear();
+  if (!st) {
+    std::printf("cannot write %s: %s\n", path.c_str(), st.error().message.c_str());
+    return;
+  }
+  std::printf("%zu-host bundle from %zu Intel dumps with noise: %.1f MB\n", n, intel.size(),
+              static_cast<double>(std::filesystem::file_size(path)) / 1e6);
+  auto t0 = Clock::now();
+  auto hosts = load_host_summaries({path});
+  double load_ms = ms_since(t0);
+  if (!hosts) {
+    std::printf("load failed: %s\n", hosts.error().message.c_str());
+    return;
+  }
+  constexpr int kRounds = 20;
+  FeatureSet sink;
+  t0 = Clock::now();
+  for (int r = 0; r < kRounds; ++r) sink |= intersect_features(*hosts);
+  double inter_ms = ms_since(t0) / kRounds;
+  BaselineOptions opt;
+  opt.catalog = &cat;
+  t0 = Clock::now();
+  auto b = compute_baseline(*hosts, cat.entries(), opt);
+  double base_ms = ms_since(t0);
+  std::printf("in process:\n");
+  std::printf("  read + parse bundle -> summaries   %9.1f ms  (%.0f hosts/s)\n", load_ms, n / load_ms * 1e3);
+  std::printf("  intersection (FeatureSet AND)      %9.3f ms  (%.0f hosts/s, %zu features left)\n", inter_ms,
+              n / inter_ms * 1e3, sink.count());
+  std::printf("  baseline (rank, name, check)       %9.1f ms  -> %s\n", base_ms,
+              b ? (*b)[0].cpu_string().c_str() : b.error().message.c_str());
+  double whole = median_process({binary, "baseline", "--format", "qemu", path}, 3);
+  std::printf("whole process `cpumodel baseline --format qemu BUNDLE`, wall, median of 3: %.1f ms\n", whole);
+  std::filesystem::remove(path);
+}
+
+void versus_virsh(const std::vector<HostProfile>& intel, const std::vector<std::string>& files, size_t n,
+                  const std::string& binary) {
+  n = std::min(n, files.size());
+  std::string xml_path = "/tmp/cpumodel-bench-virsh-" + std::to_string(::getpid()) + ".xml";
+  std::string bundle = "/tmp/cpumodel-bench-" + std::to_string(::getpid()) + "-" + std::to_string(n) + ".pb";
+  std::string xml;
+  for (size_t i = 0; i < n; ++i) xml += libvirt_host_xml(intel[i].cpuid.vendor(), features_of(intel[i].cpuid, intel[i].msrs));
+  std::ofstream(xml_path) << xml;
+  (void)write_file_atomic(bundle, encode_bundle(std::vector<HostProfile>(intel.begin(), intel.begin() + n)));
+  constexpr int kRuns = 15;
+  double virsh = median_process({"virsh", "-c", "test:///default", "cpu-baseline", "--features", xml_path}, kRuns);
+  std::vector<std::string> args = {binary, "baseline", "--format", "libvirt"};
+  args.insert(args.end(), files.begin(), files.begin() + n);
+  double ours_files = median_process(args, kRuns);
+  double ours_bundle = median_process({binary, "baseline", "--format", "libvirt", bundle}, kRuns);
+  std::printf("%2zu hosts, whole process, wall, median of %d:  virsh %7.2f ms   cpumodel (dump files) %7.2f ms"
+              "   cpumodel (bundle) %7.2f ms   ratio %.1fx / %.1fx\n",
+              n, kRuns, virsh, ours_files, ours_bundle, virsh / ours_files, virsh / ours_bundle);
+  std::filesystem::remove(xml_path);
+  std::filesystem::remove(bundle);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t n = argc > 1 ? std::stoul(argv[1]) : 100000;
+  std::string binary = argc > 2 ? argv[2] : CPUMODEL_BINARY;
+  std::vector<HostProfile> intel;
+  auto files = intel_dumps(intel);
+  auto cat = Catalog::load_default();
+  if (intel.empty() || !cat) {
+    std::fprintf(stderr, "bench_baseline: no dumps or no catalog\n");
+    return 2;
+  }
+  at_scale(intel, n, binary, *cat);
+  if (time_process({"virsh", "--version"}) < 0) {
+    std::printf("virsh not installed: no side-by-side figures\n");
+    return 0;
+  }
+  versus_virsh(intel, files, 2, binary);
+  versus_virsh(intel, files, 48, binary);
+  return 0;
+}

@@ -1,0 +1,191 @@
+// Benchmark (prints figures, asserts nothing): `cpumodel verify --cpu qemu64` on this machine's
+// KVM, next to the floor (floor_kvm.c: only the ioctls, create VM + vCPUs, set CPUID, run CPUID
+// once), in the same run.
+//   1. whole process, 1 and 8 vCPUs: min and median wall time of N runs (`cpumodel --version` too,
+//      the cost of just starting the executable);
+//   2. in process: catalog + tables, then the VM part alone (verify_guest);
+//   3. VMM memory overhead: peak RSS during verify_guest minus RSS before, minus guest RAM;
+//      and the whole verify process's peak RSS;
+//   4. 1,000 VM create/run/destroy cycles in one process: fds and RSS before and after.
+// Usage: bench_verify [RUNS] [CPUMODEL_BINARY] [FLOOR_BINARY]
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cpumodel/models/catalog.h"
+#include "cpumodel/vmm/probe.h"
+#include "cpumodel/vmm/verify.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+struct Spawned {
+  double ms = -1;
+  long max_rss_kib = 0;
+  int exit_code = -1;
+};
+
+Spawned spawn(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  Spawned s;
+  auto t = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) == 0) {
+    int status = 0;
+    rusage ru{};
+    ::wait4(pid, &status, 0, &ru);
+    s.ms = ms_since(t);
+    s.max_rss_kib = ru.ru_maxrss;
+    s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  return s;
+}
+
+struct Stats {
+  double min = 0, median = 0;
+  long rss_kib = 0;
+  int exit_code = -1;
+};
+
+Stats repeat(const std::vector<std::string>& argv, int runs) {
+  std::vector<double> ms;
+  Stats st;
+  for (int i = 0; i < runs; ++i) {
+    Spawned s = spawn(argv);
+    ms.push_back(s.ms);
+    st.rss_kib = std::max(st.rss_kib, s.max_rss_kib);
+    st.exit_code = s.exit_code;
+  }
+  std::sort(ms.begin(), ms.end());
+  st.min = ms.front();
+  st.median = ms[ms.size() / 2];
+  return st;
+}
+
+long status_kib(const char* field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::string(field).size() + 1);
+  return -1;
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+void whole_process(const std::string& binary, const std::string& floor, int runs) {
+  std::printf("1. whole process (%d runs each; min / median wall ms; peak RSS)\n", runs);
+  Stats version = repeat({binary, "--version"}, runs);
+  std::printf("   cpumodel --version                 %7.2f / %7.2f ms   %6ld KiB\n", version.min, version.median,
+              version.rss_kib);
+  for (int n : {1, 8}) {
+    Stats v = repeat({binary, "verify", "--cpu", "qemu64", "--smp", std::to_string(n)}, runs);
+    Stats f = repeat({floor, std::to_string(n)}, runs);
+    std::printf("   verify --cpu qemu64 --smp %d        %7.2f / %7.2f ms   %6ld KiB  (exit %d)\n", n, v.min,
+                v.median, v.rss_kib, v.exit_code);
+    std::printf("   floor_kvm %d                        %7.2f / %7.2f ms   %6ld KiB  (exit %d)\n", n, f.min,
+                f.median, f.rss_kib, f.exit_code);
+    std::printf("   ratio verify/floor (median)         %7.2fx\n", v.median / f.median);
+  }
+}
+
+int in_process(int runs) {
+  using namespace cpumodel;
+  auto t0 = Clock::now();
+  auto host = vmm::kvm_host_profile();
+  if (!host) {
+    std::fprintf(stderr, "bench_verify: %s\n", host.error().message.c_str());
+    return 3;
+  }
+  double host_ms = ms_since(t0);
+  t0 = Clock::now();
+  auto cat = Catalog::load_default();
+  if (!cat) return 2;
+  double cat_ms = ms_since(t0);
+  std::printf("\n2. in process: host KVM profile %.2f ms, catalog load %.2f ms\n", host_ms, cat_ms);
+  for (unsigned n : {1u, 8u}) {
+    auto x = cat->expand("qemu64", &*host, false);
+    SmpConfig smp;
+    smp.cpus = smp.maxcpus = smp.cores = n;
+    t0 = Clock::now();
+    auto g = build_guest_cpuid(x->cpu, smp, &*host, {});
+    double build_ms = ms_since(t0);
+    std::vector<double> vm_ms;
+    for (int i = 0; i < runs; ++i) {
+      t0 = Clock::now();
+      auto r = vmm::verify_guest(*g, {});
+      vm_ms.push_back(ms_since(t0));
+    }
+    std::sort(vm_ms.begin(), vm_ms.end());
+    std::printf("   %u vCPU(s): tables %.2f ms; VM (create, probe, compare, destroy) min %.2f / median %.2f ms\n", n,
+                build_ms, vm_ms.front(), vm_ms[vm_ms.size() / 2]);
+    // 3. memory: reset the peak (clear_refs 5), run once, peak minus before minus guest RAM.
+    { std::ofstream("/proc/self/clear_refs") << "5"; }
+    long before = status_kib("VmRSS:");
+    auto r = vmm::verify_guest(*g, {});
+    long peak = status_kib("VmHWM:");
+    auto layout = vmm::probe_layout(vmm::probe_queries(g->tables).size(), n);
+    long guest_kib = static_cast<long>(layout.ram_size >> 10);
+    std::printf("   %u vCPU(s): peak RSS %ld KiB, before %ld KiB: +%ld KiB during the run, guest RAM %ld KiB "
+                "mapped -> VMM overhead %ld KiB\n",
+                n, peak, before, peak - before, guest_kib, std::max(0L, peak - before - guest_kib));
+  }
+  return 0;
+}
+
+void cycles() {
+  using namespace cpumodel;
+  auto kvm = vmm::Kvm::open();
+  auto table = kvm->supported_cpuid();
+  std::vector<CpuidTable> tables = {*table};
+  std::vector<uint32_t> ids = {0};
+  (void)vmm::run_probe(tables, ids, {});  // warm-up
+  size_t fds = open_fds();
+  long rss = status_kib("VmRSS:");
+  auto t0 = Clock::now();
+  int failed = 0;
+  for (int i = 0; i < 1000; ++i) failed += vmm::run_probe(tables, ids, {}).ok() ? 0 : 1;
+  double ms = ms_since(t0);
+  std::printf("\n4. 1,000 probe VMs created, run and destroyed: %.2f ms each; fds %zu -> %zu; RSS %ld -> %ld KiB; "
+              "%d failed\n",
+              ms / 1000, fds, open_fds(), rss, status_kib("VmRSS:"), failed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = argc > 1 ? std::atoi(argv[1]) : 20;
+  std::string binary = argc > 2 ? argv[2] : CPUMODEL_BINARY;
+  std::string floor = argc > 3 ? argv[3] : FLOOR_KVM;
+  std::printf("bench_verify on %s (%ld CPUs online)\n\n", cpumodel::vmm::backend_name(cpumodel::vmm::detect_backend()),
+              ::sysconf(_SC_NPROCESSORS_ONLN));
+  whole_process(binary, floor, runs);
+  if (int rc = in_process(runs)) return rc;
+  cycles();
+  return 0;
+}
