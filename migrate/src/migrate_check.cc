@@ -7,6 +7,7 @@
 
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/cpuid/json.h"
+#include "baseline_internal.h"
 #include "cpumodel/migrate/baseline.h"
 
 namespace cpumodel {
@@ -30,18 +31,13 @@ void xsave_reasons(const GuestImage& g, const HostSummary& to, const HostProfile
   if (to.xsave_size < g.xsave_size)
     out.push_back("XSAVE: the guest's save area is " + num(g.xsave_size) + " bytes (CPUID.0DH.0:ECX), " + to.name +
                   " holds at most " + num(to.xsave_size));
-  unsigned c = 2;
-  for (const auto& [size, offset] : g.xsave_layout) {
-    while (c < 64 && !(g.xcr0 >> c & 1)) ++c;
-    if (c >= 64) break;
-    if (!(lacking >> c & 1)) {
-      CpuidRegs r = to_profile.guest_cpuid().get(0xd, c);
-      if (r.eax != size || r.ebx != offset)
-        out.push_back("XSAVE: component " + num(c) + " (" + xsave_component_name(c) + ") is " + num(size) +
-                      " bytes at offset " + num(offset) + " in the guest, " + num(r.eax) + " at " + num(r.ebx) +
-                      " on " + to.name);
-    }
-    ++c;
+  for (const auto& c : g.xsave_layout) {
+    if (lacking >> c.index & 1) continue;
+    CpuidRegs r = to_profile.guest_cpuid().get(0xd, c.index);
+    if (r.eax != c.size || r.ebx != c.offset)
+      out.push_back("XSAVE: component " + num(c.index) + " (" + xsave_component_name(c.index) + ") is " + num(c.size) +
+                    " bytes at offset " + num(c.offset) + " in the guest, " + num(r.eax) + " at " + num(r.ebx) + " on " +
+                    to.name);
   }
 }
 
@@ -78,17 +74,13 @@ Result<GuestImage> start_guest(const Catalog& catalog, std::string_view spec, co
   g.xcr0 = (uint64_t{d0.edx} << 32) | d0.eax;
   g.xsave_size = d0.ecx;
   for (unsigned c = 2; c < 64; ++c)
-    if (g.xcr0 >> c & 1) g.xsave_layout.push_back({t.get(0xd, c).eax, t.get(0xd, c).ebx});
+    if (g.xcr0 >> c & 1) g.xsave_layout.push_back({c, t.get(0xd, c).eax, t.get(0xd, c).ebx});
   auto invtsc = find_feature("invtsc");
   g.invtsc = invtsc && g.features.has(*invtsc);
   g.tsc_khz = e->cpu.tsc_khz;
   if (!e->filtered_by_host.empty())
     g.notes.push_back(host.name + " filtered " + std::to_string(e->filtered_by_host.count()) +
-                      " features at start (the guest never had them): " + [&] {
-                        std::string s;
-                        for (const auto& n : e->filtered_by_host.names()) s += (s.empty() ? "" : ", ") + n;
-                        return s;
-                      }());
+                      " features at start (the guest never had them): " + internal::join(e->filtered_by_host.names()));
   for (const auto& w : built->warnings) g.notes.push_back(w);
   return g;
 }

@@ -157,8 +157,10 @@ void tsc_reasons(const Snapshot& s, const HostProfile& to, StateCheck& c) {
     return;
   }
   auto [khz, from] = destination_tsc_khz(to);
-  HostSummary dst = summarize_host(to);
-  bool scaling = dst.features.has("tsc-scale") || to.facts.count("tsc_scaling") && to.facts.at("tsc_scaling") == "yes";
+  // AMD says so in CPUID (8000000AH:EDX[4], TscRateMsr); Intel's VMX TSC scaling is a VMX control no
+  // CPUID dump shows, so only a profile fact ("tsc_scaling: yes", from KVM_CAP_TSC_CONTROL) says it.
+  auto fact = to.facts.find("tsc_scaling");
+  bool scaling = features_of(to.cpuid).has("tsc-scale") || (fact != to.facts.end() && fact->second == "yes");
   if (khz > 0) {
     double ppm = std::fabs(khz - guest) / guest * 1e6;
     if (ppm <= kTscTolerancePpm) return;

@@ -87,6 +87,10 @@ class Fixture {
     size_t a = dup.find("<cpuid "), b = dup.find('\n', a);
     dup.insert(b + 1, dup.substr(a, b + 1 - a));
     write_all(dir_ / "dup.xml", dup);
+    std::string split = intel;  // a register value broken by a newline inside the attribute
+    size_t edx = split.find("edx='0x") + 9;
+    split.insert(edx, "\n");
+    write_all(dir_ / "newline-attr.xml", split);
     std::string binary(4096, '\0');
     for (size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>((i * 2654435761u) >> 13);
     write_all(dir_ / "binary.bin", binary);
@@ -103,6 +107,8 @@ class Fixture {
     make_socket(dir_ / "sock");
     fs::create_directory(dir_ / "badmodels");
     write_all(dir_ / "badmodels/bad.yaml", "models:\n  - name: Broken\n    base: NoSuchModel\n");
+    fs::create_directory(dir_ / "newline-models");
+    write_all(dir_ / "newline-models/key.yaml", "models:\n  - name: X\n    \"multi\\nline\": 1\n");
     std::string bundle = read_all(seeds / "fuzz_bundle/three-hosts.pb");
     write_all(dir_ / "truncated.pb", bundle.substr(0, bundle.size() / 2));
     write_all(dir_ / "newer.pb", std::string("\x0d" "CMBL" "\x10\x63", 7));  // magic, version 99

@@ -46,6 +46,13 @@ std::vector<Case> make_cases() {
       {.name = "expand_models_dir_broken_yaml", .command = "expand",
        .args = {"Haswell", "--models-dir", "@D/badmodels"}, .exit_code = kUsage,
        .error = "bad\\.yaml:[0-9]+: .*NoSuchModel"},
+      // Input quoted in a message must not break the one-line rule (found by tests/fuzz: every
+      // grammar quotes the offending token as is, newline included).
+      {.name = "expand_newline_in_feature", .command = "expand", .args = {"Haswell,+av\nx"}, .exit_code = kUsage,
+       .error = "column 9: unknown feature 'av.*x'"},
+      {.name = "expand_newline_in_models_key", .command = "expand",
+       .args = {"Haswell", "--models-dir", "@D/newline-models"}, .exit_code = kUsage,
+       .error = "key\\.yaml:3: unknown model key 'multi.*line'"},
       {.name = "show_unknown_model", .command = "show", .args = {"Skylake-Servr"}, .exit_code = kUsage,
        .error = "unknown CPU model 'Skylake-Servr'"},
       {.name = "show_empty_name", .command = "show", .args = {""}, .exit_code = kUsage,
@@ -80,6 +87,8 @@ std::vector<Case> make_cases() {
        .exit_code = kUsage, .error = "notprofile\\.yaml:1: not a host profile"},
       {.name = "decode_bad_hex_cpuid_r", .command = "decode", .args = {"@D/badhex.txt"}, .exit_code = kUsage,
        .error = "badhex\\.txt:2: .*'ebx=0xZZ'"},
+      {.name = "decode_newline_in_attribute", .command = "decode", .args = {"@D/newline-attr.xml"},
+       .exit_code = kUsage, .error = "newline-attr\\.xml:[0-9]+: .*edx.*not a hex number"},
       {.name = "decode_duplicate_leaf", .command = "decode", .args = {"@D/dup.xml"}, .exit_code = kUsage,
        .error = "dup\\.xml:[0-9]+: duplicate CPUID leaf 0x00000000"},
       {.name = "decode_truncated_aida64", .command = "decode", .args = {"@D/truncated-aida.txt"},

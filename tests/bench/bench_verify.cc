@@ -149,7 +149,7 @@ int in_process(int runs) {
     long before = status_kib("VmRSS:");
     auto r = vmm::verify_guest(*g, {});
     long peak = status_kib("VmHWM:");
-    auto layout = vmm::probe_layout(vmm::probe_queries(g->tables).size(), n);
+    auto layout = vmm::probe_layout(vmm::probe_plan(g->tables), n);
     long guest_kib = static_cast<long>(layout.ram_size >> 10);
     std::printf("   %u vCPU(s): peak RSS %ld KiB, before %ld KiB: +%ld KiB during the run, guest RAM %ld KiB "
                 "mapped -> VMM overhead %ld KiB\n",

@@ -16,6 +16,15 @@ inline void check(bool ok, const char* what, const std::string& detail = {}) {
   std::abort();
 }
 
+// Error messages are one line (CLI.md: one `cpumodel: error: ...` line). Many messages quote the
+// offending input, newlines included, so every target finds that within seconds; it is covered
+// once, at the CLI, by tests/bad_inputs (the *_newline_* rows). CPUMODEL_FUZZ_STRICT=1 checks it here.
+inline void check_one_line(const std::string& message) {
+  static const bool strict = std::getenv("CPUMODEL_FUZZ_STRICT") != nullptr;
+  check(!message.empty(), "an error has a message");
+  if (strict) check(message.find_first_of("\n\r") == std::string::npos, "an error is one line", message);
+}
+
 inline std::string_view as_text(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }

@@ -10,7 +10,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cpumodel;
   using namespace cpumodel::fuzz;
   auto smp = parse_smp(as_text(data, size));
-  if (!smp) return 0;
+  if (!smp) {
+    check_one_line(smp.error().message);
+    return 0;
+  }
   std::string printed = format_smp(*smp);
   unsigned long long product = 1ull * smp->sockets * smp->dies * smp->cores * smp->threads;
   check(product == smp->maxcpus, "sockets*dies*cores*threads == maxcpus", printed);

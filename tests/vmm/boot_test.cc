@@ -128,34 +128,49 @@ TEST(Probe, ModeFollowsLm) {
   EXPECT_EQ(probe_mode(t), CpuMode::kLong64);
 }
 
-TEST(Probe, QueriesAreTheUnionOfTheTables) {
+TEST(Probe, PlanCoversTheTablesAndEveryLeafUpToTheirMax) {
   CpuidTable a, b;
-  a.set(0, 0, {0xd, 1, 2, 3});
+  a.set(0, 0, {0x7, 1, 2, 3});
   a.set(7, 0, {});
+  a.set(0x80000000, 0, {0x80000001, 0, 0, 0});
+  b.set(0, 0, {0x4, 0, 0, 0});
+  b.set(4, 1, {});
   b.set(7, 1, {});
-  b.set(0, 0, {});
-  auto q = probe_queries(std::vector<CpuidTable>{a, b});
-  ASSERT_EQ(q.size(), 3u);
-  EXPECT_EQ(q[0], (CpuidKey{0, 0}));
-  EXPECT_EQ(q[1], (CpuidKey{7, 0}));
-  EXPECT_EQ(q[2], (CpuidKey{7, 1}));
+  ProbePlan plan = probe_plan(std::vector<CpuidTable>{a, b});
+  std::vector<CpuidKey> want = {{0, 0}, {1, 0}, {2, 0}, {3, 0}, {4, 0}, {4, 1}, {5, 0}, {6, 0},
+                                {7, 0}, {7, 1}, {0x80000000, 0}, {0x80000001, 0}};
+  EXPECT_EQ(plan.queries, want);
+  // The guest walks on from past the tables' max; ranges the tables lack start at their base.
+  EXPECT_EQ(plan.range_start[0], 0x8u);
+  EXPECT_EQ(plan.range_start[1], 0x40000000u);
+  EXPECT_EQ(plan.range_start[2], 0x80000002u);
+  EXPECT_EQ(plan.range_start[3], 0xc0000000u);
+  // An implausible max (beyond base + 255) counts as the base alone.
+  CpuidTable c;
+  c.set(0x40000000, 0, {0xdeadbeef, 0, 0, 0});
+  EXPECT_EQ(probe_plan(std::vector<CpuidTable>{c}).range_start[1], 0x40000001u);
 }
 
 TEST(Probe, LayoutLoaderAndReader) {
-  std::vector<CpuidKey> queries = {{0, 0}, {7, 0}, {0xd, 1}};
-  ProbeLayout l = probe_layout(queries.size(), 3);
+  ProbePlan plan;
+  plan.queries = {{0, 0}, {7, 0}, {0xd, 1}};
+  plan.range_start = {0xe, 0x40000000, 0x80000009, 0xc0000000};
+  ProbeLayout l = probe_layout(plan, 3);
   EXPECT_EQ(l.capacity, 3u + CPUMODEL_PROBE_RANGES * CPUMODEL_PROBE_RANGE_MAX);
   EXPECT_GE(l.stride, l.capacity * sizeof(ProbeRecord));
   EXPECT_EQ(l.ram_size % (2u << 20), 0u);
   EXPECT_GE(l.ram_size, l.results_of(2) + l.stride);
+  EXPECT_GE(l.queries, BootLayout::kCode + probe_code(CpuMode::kLong64).size());
+  EXPECT_LT(l.queries, BootLayout::kCode + BootLayout::kCodeMax);  // a short list shares the code's pages
   std::vector<uint8_t> ram(l.ram_size);
   GuestMemory mem(ram);
-  ASSERT_TRUE(load_probe(mem, CpuMode::kLong64, l, queries).ok());
+  ASSERT_TRUE(load_probe(mem, CpuMode::kLong64, l, plan).ok());
   auto code = probe_code(CpuMode::kLong64);
   EXPECT_TRUE(std::equal(code.begin(), code.end(), ram.begin() + BootLayout::kCode));
   EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries), 3u);
-  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + 8 + 2 * 8), 0xdu);
-  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + 8 + 2 * 8 + 4), 1u);
+  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + 8 + 2 * 4), 0x80000009u);  // start[2]
+  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + CPUMODEL_PROBE_HEADER + 2 * 8), 0xdu);
+  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + CPUMODEL_PROBE_HEADER + 2 * 8 + 4), 1u);
 
   // What a guest on vCPU 1 would have written: two records.
   ProbeRecord r1{7, 0, 1, 2, 3, 4}, r2{0xd, 1, 5, 6, 7, 8};
@@ -168,6 +183,16 @@ TEST(Probe, LayoutLoaderAndReader) {
   // An end that is not a record boundary, or beyond the area, is the guest misbehaving.
   EXPECT_FALSE(read_probe_records(mem, l, 1, static_cast<uint32_t>(l.results_of(1) + 5)).ok());
   EXPECT_FALSE(read_probe_records(mem, l, 1, static_cast<uint32_t>(l.results_of(2) + 24)).ok());
+}
+
+TEST(Probe, LongQueryListsMoveToTheDataArea) {
+  ProbePlan plan;
+  for (uint32_t i = 0; i < 5000; ++i) plan.queries.push_back({0xd, i});
+  ProbeLayout l = probe_layout(plan, 1);
+  EXPECT_EQ(l.queries, BootLayout::kData);
+  EXPECT_GE(l.results, l.queries + CPUMODEL_PROBE_HEADER + 5000 * 8);
+  std::vector<uint8_t> ram(l.ram_size);
+  EXPECT_TRUE(load_probe(GuestMemory(ram), CpuMode::kLong64, l, plan).ok());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "cpumodel/vmm/guest_abi.h"
@@ -30,39 +31,58 @@ CpuMode probe_mode(const CpuidTable& table) {
   return table.bit(0x80000001, 0, Reg::kEdx, 29) ? CpuMode::kLong64 : CpuMode::kProtected32;
 }
 
-std::vector<CpuidKey> probe_queries(std::span<const CpuidTable> tables) {
+ProbePlan probe_plan(std::span<const CpuidTable> tables) {
+  static constexpr uint32_t kBases[CPUMODEL_PROBE_RANGES] = {0, 0x40000000, 0x80000000, 0xc0000000};
   std::set<CpuidKey> keys;
   for (const auto& t : tables)
     for (const auto& [key, regs] : t.entries()) keys.insert(key);
-  return {keys.begin(), keys.end()};
+  ProbePlan plan;
+  for (size_t r = 0; r < std::size(kBases); ++r) {
+    uint32_t base = kBases[r];
+    std::optional<uint32_t> max;
+    for (const auto& t : tables) {
+      if (!t.has(base)) continue;
+      uint32_t m = t.get(base).eax;
+      if (m < base || m - base >= CPUMODEL_PROBE_RANGE_MAX) m = base;
+      max = std::max(max.value_or(base), m);
+    }
+    plan.range_start[r] = max ? *max + 1 : base;
+    for (uint32_t leaf = base; max && leaf <= *max; ++leaf) keys.insert(CpuidKey{leaf, 0});
+  }
+  plan.queries.assign(keys.begin(), keys.end());
+  return plan;
 }
 
-ProbeLayout probe_layout(size_t query_count, unsigned vcpu_count) {
+ProbeLayout probe_layout(const ProbePlan& plan, unsigned vcpu_count) {
+  size_t code = std::max(probe_code(CpuMode::kLong64).size(), probe_code(CpuMode::kProtected32).size());
+  uint64_t list_bytes = CPUMODEL_PROBE_HEADER + plan.queries.size() * 8;
   ProbeLayout l;
-  l.queries = BootLayout::kData;
-  l.results = align_up(l.queries + 8 + query_count * 8, kPage);
-  l.capacity = query_count + kRangeRecords;
+  l.queries = align_up(BootLayout::kCode + code, 64);
+  bool after_code = l.queries + list_bytes <= BootLayout::kCode + BootLayout::kCodeMax;
+  if (!after_code) l.queries = BootLayout::kData;
+  l.results = after_code ? BootLayout::kData : align_up(l.queries + list_bytes, kPage);
+  l.capacity = plan.queries.size() + kRangeRecords;
   l.stride = align_up(l.capacity * sizeof(ProbeRecord), kPage);
   l.ram_size = align_up(l.results + l.stride * vcpu_count, kRamGranule);
   return l;
 }
 
-Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout,
-                  std::span<const CpuidKey> queries) {
+Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan) {
   auto code = probe_code(mode);
-  if (code.size() > BootLayout::kCodeMax) return input_error("probe code too large");
+  if (BootLayout::kCode + code.size() > layout.queries) return input_error("probe code overlaps its query list");
   if (auto st = mem.write(BootLayout::kCode, code); !st) return st;
   std::vector<uint32_t> list;
-  list.reserve(2 + queries.size() * 2);
-  list.push_back(static_cast<uint32_t>(queries.size()));
+  list.reserve(CPUMODEL_PROBE_HEADER / 4 + plan.queries.size() * 2);
+  list.push_back(static_cast<uint32_t>(plan.queries.size()));
   list.push_back(0);
-  for (const auto& k : queries) {
+  list.insert(list.end(), plan.range_start.begin(), plan.range_start.end());
+  for (const auto& k : plan.queries) {
     list.push_back(k.leaf);
     list.push_back(k.subleaf);
   }
-  if (queries.size() + kRangeRecords > layout.capacity)
+  if (plan.queries.size() + kRangeRecords > layout.capacity)
     return input_error("probe layout holds " + std::to_string(layout.capacity) + " records, " +
-                       std::to_string(queries.size() + kRangeRecords) + " needed");
+                       std::to_string(plan.queries.size() + kRangeRecords) + " needed");
   return mem.write(layout.queries, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(list.data()),
                                                              list.size() * sizeof(uint32_t)));
 }
@@ -87,8 +107,8 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
   if (tables.empty() || tables.size() != apic_ids.size())
     return input_error("run_probe: one CPUID table and one APIC ID per vCPU");
   auto t0 = std::chrono::steady_clock::now();
-  auto queries = probe_queries(tables);
-  ProbeLayout layout = probe_layout(queries.size(), static_cast<unsigned>(tables.size()));
+  ProbePlan plan = probe_plan(tables);
+  ProbeLayout layout = probe_layout(plan, static_cast<unsigned>(tables.size()));
   MachineConfig config;
   config.device = options.device;
   config.ram_size = layout.ram_size;
@@ -102,12 +122,13 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
     vc.cpuid = tables[i];
     if (auto it = options.pins.find(i); it != options.pins.end()) vc.pin = it->second;
     vc.rdi = layout.queries;
+    vc.rsp = layout.queries;  // the probe reads its range starts through ESP (guest_abi.h)
     vc.rsi = layout.results_of(i);
     config.vcpus.push_back(std::move(vc));
   }
   auto machine = Machine::create(std::move(config));
   if (!machine) return machine.error();
-  if (auto st = load_probe((*machine)->memory(), probe_mode(tables[0]), layout, queries); !st) return st.error();
+  if (auto st = load_probe((*machine)->memory(), probe_mode(tables[0]), layout, plan); !st) return st.error();
   auto report = (*machine)->run();
   if (!report) return report.error();
   ProbeRun run;

@@ -1,8 +1,8 @@
 /* The probe guest: CPUID over a list of (leaf, subleaf) plus every leaf of the standard ranges,
    results to memory, one `out` at the end (see cpumodel/vmm/guest_abi.h for the contract).
    The same body is assembled twice, for 64-bit long mode and for 32-bit protected mode (CPU
-   models without `lm`). It uses only EAX..EDX, ESI, EDI, EBP and 32-bit addressing (no stack,
-   no inc/dec-by-register), so both copies behave identically. Position independent: the VMM copies
+   models without `lm`). It uses only EAX..EDX, ESI, EDI, EBP, ESP (as a pointer, not a stack) and
+   32-bit addressing (no inc/dec-by-register), so both copies behave identically. Position independent: the VMM copies
    the bytes between the begin/end symbols into guest memory. */
 #include "cpumodel/vmm/guest_abi.h"
 
@@ -17,33 +17,33 @@
   addl $CPUMODEL_PROBE_RECORD_SIZE, %esi
 .endm
 
-/* Every leaf of the range starting at \base, up to the max leaf CPUID(\base).EAX reports. */
-.macro PROBE_RANGE base
-  movl $\base, %ebp
-  movl %ebp, %eax
+/* Leaves start[\idx] .. max of the range at \base (max = CPUID(\base).EAX when plausible). */
+.macro PROBE_RANGE idx, base
+  movl $\base, %eax
   xorl %ecx, %ecx
   cpuid
-  movl %eax, %edi                       /* max leaf of this range */
-  STORE_RECORD $0
-  movl %edi, %eax
+  movl %eax, %edi                       /* max leaf the guest reads for this range */
   subl $\base, %eax
-  jz 5f                                 /* max == base: nothing more */
   cmpl $(CPUMODEL_PROBE_RANGE_MAX - 1), %eax
-  ja 5f                                 /* below base or implausibly far: not a real range */
+  jbe 4f
+  movl $\base, %edi                     /* below base or implausibly far: not a real range */
 4:
-  addl $1, %ebp
+  movl (8 + 4 * \idx)(%esp), %ebp        /* start[idx] */
+5:
+  cmpl %edi, %ebp
+  ja 6f
   movl %ebp, %eax
   xorl %ecx, %ecx
   cpuid
   STORE_RECORD $0
-  cmpl %edi, %ebp
-  jb 4b
-5:
+  addl $1, %ebp
+  jmp 5b
+6:
 .endm
 
 .macro PROBE_BODY
   movl (%edi), %ebp                     /* number of queries */
-  addl $8, %edi
+  addl $CPUMODEL_PROBE_HEADER, %edi
 1:
   testl %ebp, %ebp
   jz 2f
@@ -63,10 +63,10 @@
   subl $1, %ebp
   jmp 1b
 2:
-  PROBE_RANGE 0x00000000
-  PROBE_RANGE 0x40000000
-  PROBE_RANGE 0x80000000
-  PROBE_RANGE 0xc0000000
+  PROBE_RANGE 0, 0x00000000
+  PROBE_RANGE 1, 0x40000000
+  PROBE_RANGE 2, 0x80000000
+  PROBE_RANGE 3, 0xc0000000
   movl %esi, %eax
   movw $CPUMODEL_DONE_PORT, %dx
   outl %eax, %dx

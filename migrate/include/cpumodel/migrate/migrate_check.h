@@ -23,7 +23,11 @@ struct GuestImage {
   unsigned phys_bits = 0;
   uint64_t xcr0 = 0;          // XSAVE components the guest can enable
   uint32_t xsave_size = 0;    // CPUID.0DH.0:ECX the guest saw
-  std::vector<std::pair<uint32_t, uint32_t>> xsave_layout;  // per component >= 2 in xcr0: size, offset
+  struct XsaveComponent {
+    unsigned index;         // XCR0 bit (>= 2)
+    uint32_t size, offset;  // CPUID.0DH.index:EAX, EBX as the guest saw them
+  };
+  std::vector<XsaveComponent> xsave_layout;
   bool invtsc = false;
   std::optional<uint64_t> tsc_khz;  // pinned tsc-frequency
   std::vector<std::string> notes;   // what the start host filtered

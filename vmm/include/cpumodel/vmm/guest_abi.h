@@ -6,14 +6,17 @@
 
 #define CPUMODEL_DONE_PORT 0x0ce0
 
-/* Probe guest: at entry EDI = query list (u32 count, u32 0, then count x {u32 leaf, u32 subleaf}),
-   ESI = where records go (count + 4 * 256 records of 24 bytes: leaf, subleaf, eax, ebx, ecx, edx).
-   It runs CPUID for every query, then for every leaf of the basic (0), hypervisor (0x40000000),
-   extended (0x80000000) and Centaur (0xC0000000) ranges up to the max leaf it reads there
-   (a range whose max is not within base+1..base+255 contributes only its base leaf), and writes
-   the address after its last record to CPUMODEL_DONE_PORT. */
+/* Probe guest: at entry EDI = ESP = the query list: u32 count, u32 0, u32 start[4], then count x
+   {u32 leaf, u32 subleaf}; ESI = where records go (count + 4 * 256 records of 24 bytes: leaf,
+   subleaf, eax, ebx, ecx, edx). It uses no stack (ESP only points at the list). It runs CPUID for
+   every query, then for each range (basic 0, hypervisor 0x40000000, extended 0x80000000, Centaur
+   0xC0000000, in that order) every leaf from start[i] up to the max leaf CPUID(base).EAX reports
+   (a max not within base..base+255 counts as base), and writes the address after its last record
+   to CPUMODEL_DONE_PORT. The VMM lists every leaf up to the table's own max, so start[i] is the
+   table's max + 1 (or the base when the table lacks the range): each leaf is run once. */
 #define CPUMODEL_PROBE_RECORD_SIZE 24
 #define CPUMODEL_PROBE_RANGE_MAX 256
 #define CPUMODEL_PROBE_RANGES 4
+#define CPUMODEL_PROBE_HEADER 24
 
 #endif

@@ -3,6 +3,7 @@
 // run_probe() does the whole run on a Machine.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -29,10 +30,18 @@ std::span<const uint8_t> probe_code(CpuMode mode);
 // 64-bit long mode when the table has lm (CPUID.80000001H:EDX[bit 29]), else 32-bit protected mode.
 CpuMode probe_mode(const CpuidTable& table);
 
-// Every (leaf, subleaf) of the tables, sorted, once.
-std::vector<CpuidKey> probe_queries(std::span<const CpuidTable> tables);
+// What the probe runs: every (leaf, subleaf) of the tables plus every leaf up to each range's max
+// in the tables (once, sorted), and where the guest's own range walks start (past the tables'
+// max), so no leaf is run twice. Range bases: 0, 0x40000000, 0x80000000, 0xC0000000.
+struct ProbePlan {
+  std::vector<CpuidKey> queries;
+  std::array<uint32_t, 4> range_start{};
+};
+ProbePlan probe_plan(std::span<const CpuidTable> tables);
 
-// Where the query list and each vCPU's records go, and how much RAM that needs.
+// Where the query list and each vCPU's records go, and how much RAM that needs. The list sits
+// right after the code (one page for both when it fits: on kvm_pvm every page a guest touches
+// after an exit costs a few microseconds), the records from BootLayout::kData.
 struct ProbeLayout {
   uint64_t queries = 0;        // guest-physical address of the query list
   uint64_t results = 0;        // vCPU i's records at results + i * stride
@@ -41,11 +50,10 @@ struct ProbeLayout {
   uint64_t ram_size = 0;       // rounded up to 2 MiB
   uint64_t results_of(unsigned vcpu) const { return results + vcpu * stride; }
 };
-ProbeLayout probe_layout(size_t query_count, unsigned vcpu_count);
+ProbeLayout probe_layout(const ProbePlan& plan, unsigned vcpu_count);
 
 // Writes the code and the query list.
-Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout,
-                  std::span<const CpuidKey> queries);
+Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan);
 // The records vCPU `vcpu` wrote; `end` is the address it wrote to the done port.
 Result<std::vector<ProbeRecord>> read_probe_records(const GuestMemory& mem, const ProbeLayout& layout,
                                                     unsigned vcpu, uint32_t end);
