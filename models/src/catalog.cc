@@ -47,9 +47,14 @@ struct Resolved {
 class Builder {
  public:
   Status add_file(const std::string& path) {
-    auto models = detail::parse_model_file(path);
-    if (!models) return models.error();
-    for (auto& m : *models) {
+    auto file = detail::parse_model_file(path);
+    if (!file) return file.error();
+    for (auto& def : file->caches) {
+      if (auto it = caches_.find(def.name); it != caches_.end())
+        return at(def.where, "duplicate cache info '" + def.name + "' (first defined at " + it->second.where.str() + ")");
+      caches_[def.name] = std::move(def);
+    }
+    for (auto& m : file->models) {
       if (auto it = index_.find(m.name); it != index_.end())
         return at(m.where, "duplicate model '" + m.name + "' (first defined at " + raw_[it->second].where.str() + ")");
       index_[m.name] = raw_.size();
@@ -129,8 +134,10 @@ class Builder {
       d.model_id = *m.model_id;
     }
     if (m.cache) {
+      auto info = cache_info(*m.cache);
+      if (!info) return info.error();
       r.cache_name = m.cache->name;
-      d.cache = m.cache->info;
+      d.cache = *info;
     }
     if (m.features) {
       d.features = FeatureSet();
@@ -243,8 +250,10 @@ class Builder {
         e.changes.push_back({p.key, p.value});
       }
       if (rv.cache) {
+        auto info = cache_info(*rv.cache);
+        if (!info) return info.error();
         cache_name = rv.cache->name;
-        def.cache = rv.cache->info;
+        def.cache = *info;
       }
       e.version = rv.version;
       e.name = m.name + "-v" + std::to_string(rv.version);
@@ -283,6 +292,20 @@ class Builder {
     return ok_status();
   }
 
+  // A model's `cache:`: its inline levels, else the named entry of a `caches:` table (any file).
+  Result<CacheInfo> cache_info(const detail::RawCache& rc) const {
+    if (rc.info) return *rc.info;
+    if (auto it = caches_.find(rc.name); it != caches_.end()) return it->second.info;
+    std::string best;
+    size_t best_d = 4;
+    for (const auto& [n, def] : caches_) {
+      (void)def;
+      if (size_t d = distance(n, rc.name); d < best_d) { best_d = d; best = n; }
+    }
+    return at(rc.where, "unknown cache info '" + rc.name + "'" + (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                            "; name one defined under 'caches:' (data/models/caches.yaml) or give {name, levels: [...]}");
+  }
+
   std::string suggest(const std::string& name) const {
     std::string best;
     size_t best_d = 3;
@@ -310,6 +333,7 @@ class Builder {
  private:
   std::vector<RawModel> raw_;
   std::map<std::string, size_t> index_;
+  std::map<std::string, detail::RawCacheDef> caches_;  // every file's `caches:` entries
   std::vector<Resolved> resolved_;
 };
 

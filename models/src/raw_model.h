@@ -32,7 +32,15 @@ struct RawProp {
 
 struct RawCache {
   std::string name;
-  std::optional<CacheInfo> info;  // numbers, when the file gives them
+  std::optional<CacheInfo> info;  // numbers, when the file gives them (else looked up by name)
+  Where where;
+};
+
+// One entry of a file's top-level `caches:` map (QEMU's named CPUCaches).
+struct RawCacheDef {
+  std::string name;
+  CacheInfo info;
+  Where where;
 };
 
 struct RawVersion {
@@ -65,8 +73,14 @@ struct RawModel {
   std::vector<RawVersion> versions;
 };
 
-// Parses one YAML file (models: [...]). Errors name file:line.
-Result<std::vector<RawModel>> parse_model_file(const std::string& path);
-Result<std::vector<RawModel>> parse_model_text(const std::string& text, const std::string& path);
+// What one YAML file defines: models, named cache infos, or both.
+struct RawFile {
+  std::vector<RawModel> models;
+  std::vector<RawCacheDef> caches;
+};
+
+// Parses one YAML file (models: [...] and/or caches: {name: [levels]}). Errors name file:line.
+Result<RawFile> parse_model_file(const std::string& path);
+Result<RawFile> parse_model_text(const std::string& text, const std::string& path);
 
 }  // namespace cpumodel::detail

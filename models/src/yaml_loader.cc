@@ -143,20 +143,39 @@ CacheLevel cache_level(const Ctx& c, const YAML::Node& n) {
   return l;
 }
 
+CacheInfo cache_levels(const Ctx& c, const YAML::Node& n) {
+  if (!n.IsSequence() || n.size() == 0) fail(c, n, "cache levels must be a non-empty list of {type, level, size-kib, ...}");
+  CacheInfo info;
+  for (const auto& l : n) info.levels.push_back(cache_level(c, l));
+  return info;
+}
+
+// `cache: NAME` (resolved against the `caches:` tables by the catalog) or {name, levels: [...]}.
 RawCache cache(const Ctx& c, const YAML::Node& n) {
   RawCache rc;
+  rc.where = c.at(n);
   if (n.IsScalar()) {
     rc.name = n.Scalar();
     return rc;
   }
-  if (!n.IsMap() || !n["name"]) fail(c, n, "'cache' is a QEMU cache-info name or {name, levels: [...]}");
+  if (!n.IsMap() || !n["name"]) fail(c, n, "'cache' is a cache-info name (see caches.yaml) or {name, levels: [...]}");
   rc.name = scalar(c, n["name"], "name");
-  if (n["levels"]) {
-    CacheInfo info;
-    for (const auto& l : n["levels"]) info.levels.push_back(cache_level(c, l));
-    rc.info = info;
-  }
+  if (n["levels"]) rc.info = cache_levels(c, n["levels"]);
   return rc;
+}
+
+// Top-level `caches:` map: QEMU CPUCaches name -> list of levels.
+std::vector<RawCacheDef> cache_table(const Ctx& c, const YAML::Node& n) {
+  if (!n.IsMap()) fail(c, n, "'caches' must be a map of cache-info name: [levels]");
+  std::vector<RawCacheDef> out;
+  for (const auto& kv : n) {
+    RawCacheDef d;
+    d.name = scalar(c, kv.first, "cache name");
+    d.where = c.at(kv.first);
+    d.info = cache_levels(c, kv.second);
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 RawVersion version(const Ctx& c, const YAML::Node& n) {
@@ -229,16 +248,20 @@ RawModel model(const Ctx& c, const YAML::Node& n) {
 
 }  // namespace
 
-Result<std::vector<RawModel>> parse_model_text(const std::string& text, const std::string& path) {
+Result<RawFile> parse_model_text(const std::string& text, const std::string& path) {
   Ctx c{path};
   try {
     YAML::Node root = YAML::Load(text);
-    if (!root.IsMap() || !root["models"] || !root["models"].IsSequence())
-      return input_error(path + ":1: expected a top-level 'models:' list");
-    std::vector<RawModel> out;
-    for (const auto& n : root["models"]) out.push_back(model(c, n));
+    bool has_models = root.IsMap() && root["models"], has_caches = root.IsMap() && root["caches"];
+    if (!has_models && !has_caches)
+      return input_error(path + ":1: expected a top-level 'models:' list (or a 'caches:' map)");
+    if (has_models && !root["models"].IsSequence()) return input_error(path + ":1: 'models' must be a list");
+    RawFile out;
+    if (has_caches) out.caches = cache_table(c, root["caches"]);
+    if (has_models)
+      for (const auto& n : root["models"]) out.models.push_back(model(c, n));
     // Signatures inherit the model's vendor when the file sets it after 'signatures'.
-    for (auto& m : out)
+    for (auto& m : out.models)
       for (auto& s : m.signatures)
         if (s.vendor.empty() && m.vendor) s.vendor = *m.vendor;
     return out;
@@ -249,7 +272,7 @@ Result<std::vector<RawModel>> parse_model_text(const std::string& text, const st
   }
 }
 
-Result<std::vector<RawModel>> parse_model_file(const std::string& path) {
+Result<RawFile> parse_model_file(const std::string& path) {
   auto text = read_file(path);
   if (!text) return text.error();
   return parse_model_text(*text, path);

@@ -143,6 +143,63 @@ TEST(CatalogErrors, UnknownKey) {
   expect_error("models:\n  - name: A\n    base: Haswell\n    featurs: [fpu]\n", "4", "unknown model key 'featurs'");
 }
 
+TEST(CatalogErrors, UnknownCacheName) {
+  expect_error("models:\n  - name: A\n    base: EPYC\n    cache: epyc_rome_cach_info\n", "4",
+               "unknown cache info 'epyc_rome_cach_info' (did you mean 'epyc_rome_cache_info'?)");
+  expect_error("models:\n  - name: A\n    base: EPYC\n    versions:\n      - version: 1\n      - version: 2\n"
+               "        cache: no_such_cache\n",
+               "7", "unknown cache info 'no_such_cache'");
+}
+
+TEST(CatalogErrors, DuplicateCacheName) {
+  expect_error("caches:\n  epyc_cache_info:\n    - {type: data, level: 1, size-kib: 32, line-size: 64, associativity: 8,"
+               " sets: 64}\n",
+               "2", "duplicate cache info 'epyc_cache_info' (first defined at");
+}
+
+TEST(CatalogErrors, CacheSizeMustMatchGeometry) {
+  expect_error("caches:\n  mine:\n    - {type: data, level: 1, size-kib: 32, line-size: 64, associativity: 8, sets: 32}\n",
+               "3", "cache size 32 KiB");
+}
+
+// Named caches resolve to the `caches:` table; the table's numbers are QEMU's CPUCaches
+// (target/i386/cpu.c epyc_cache_info: L1i 64 KiB 4-way; L3 8 MiB, complex-indexed, not in
+// epyc_v4_cache_info), and a user file can both define a table entry and use it.
+TEST(Catalog, NamedCachesResolve) {
+  const Catalog& cat = catalog();
+  for (const auto& e : cat.entries())
+    if (!e.cache_name.empty()) {
+      ASSERT_TRUE(e.definition.cache.has_value()) << e.name << " names " << e.cache_name;
+      EXPECT_EQ(e.definition.cache->levels.size(), 4u) << e.name;
+    }
+  const ModelEntry* v1 = cat.find("EPYC-v1");
+  const ModelEntry* v4 = cat.find("EPYC-v4");
+  const ModelEntry* dhyana = cat.find("Dhyana");
+  ASSERT_TRUE(v1 && v4 && dhyana);
+  EXPECT_EQ(v1->cache_name, "epyc_cache_info");
+  EXPECT_EQ(dhyana->cache_name, "epyc_cache_info");
+  EXPECT_EQ(v4->cache_name, "epyc_v4_cache_info");
+  const auto& l = v1->definition.cache->levels;
+  EXPECT_EQ(l[1].type, CacheLevel::Type::kInstruction);
+  EXPECT_EQ(l[1].size_kib, 64u);
+  EXPECT_EQ(l[1].associativity, 4u);
+  EXPECT_FALSE(l[2].self_init);
+  EXPECT_EQ(l[3].size_kib, 8192u);
+  EXPECT_TRUE(l[3].complex_indexing);
+  EXPECT_FALSE(v4->definition.cache->levels[3].complex_indexing);
+
+  auto c = load_with("caches:\n  tiny:\n    - {type: unified, level: 2, size-kib: 64, line-size: 64, associativity: 4,"
+                     " sets: 256}\nmodels:\n  - name: A\n    base: EPYC\n    versions:\n      - version: 1\n"
+                     "      - version: 2\n        cache: tiny\n      - version: 3\n"
+                     "        cache: {name: inline, levels: [{level: 3, size-kib: 128, associativity: 2, sets: 1024}]}\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->find("A-v1")->cache_name, "epyc_cache_info");
+  ASSERT_TRUE(c->find("A-v2")->definition.cache.has_value());
+  EXPECT_EQ(c->find("A-v2")->definition.cache->levels.at(0).size_kib, 64u);
+  EXPECT_EQ(c->find("A-v3")->cache_name, "inline");
+  EXPECT_EQ(c->find("A-v3")->definition.cache->levels.at(0).size_kib, 128u);
+}
+
 TEST(CatalogErrors, DataDirEnvironmentOverride) {
   TempDir dir;
   std::filesystem::create_directory(dir.path() + "/models");

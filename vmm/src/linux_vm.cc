@@ -427,9 +427,9 @@ Result<LinuxVmResult> LinuxVm::run() {
       lock.unlock();
       if (Clock::now() >= watch) {
         watch = Clock::time_point::max();
-        if (m.serial->accesses() == 0)
+        if (m.serial->bytes_out() == 0)
           m.finish(LinuxVmEnd::kNoProgress,
-                   "the guest kernel did not touch the serial port in " + std::to_string(int(m.config.pvm_watch_s)) +
+                   "the guest kernel wrote nothing to the serial port in " + std::to_string(int(m.config.pvm_watch_s)) +
                        " s: this host's KVM backend (" + backend_name(m.kvm.backend()) +
                        ") cannot run an unmodified Linux kernel; use a host with kvm_intel or kvm_amd");
       }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cpumodel/vmm/guest_abi.h"
+#include "cpumodel/vmm/vcpu_state.h"
 
 namespace cpumodel::vmm {
 namespace {
@@ -121,6 +122,18 @@ struct Machine::Impl {
   std::vector<VcpuReport> reports;
   std::vector<std::atomic<bool>> thread_done;
 
+  // Pause, resume and stop from another thread (snapshots, QMP); restore from a snapshot.
+  std::atomic<bool> pause_requested{false};
+  std::atomic<bool> stop_requested{false};
+  unsigned parked = 0;
+  bool running = false;
+  std::vector<pthread_t> handles;
+  std::optional<StateCaps> caps;
+  Result<const StateCaps*> state_caps();
+  Status restore_vcpu(unsigned index);
+  void park();
+  void kick_handles();
+
   Status setup_vcpu(unsigned index);
   void vcpu_thread(unsigned index);
   bool handle_exit(Vcpu& vcpu, VcpuReport& rep);
@@ -175,11 +188,23 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   if (auto st = impl->vm->set_tss_and_identity_map(BootLayout::kTss, BootLayout::kIdentityMapPage); !st) return st.error();
   if (impl->config.irqchip)
     if (auto st = impl->vm->create_irqchip_if_supported(); !st) return st.error();
-  auto ram = GuestRam::allocate(0, impl->config.ram_size);
+  auto ram = impl->config.ram_file.empty() ? GuestRam::allocate(0, impl->config.ram_size)
+                                           : GuestRam::map_file(impl->config.ram_file, 0, impl->config.ram_size);
   if (!ram) return ram.error();
   impl->ram.emplace(std::move(*ram));
   const GuestMemory& mem = impl->ram->memory();
   if (auto st = impl->vm->map_memory(0, 0, mem.host(), mem.size()); !st) return st.error();
+  if (const auto& saved = impl->config.restore) {
+    if (saved->vcpus.size() != impl->config.vcpus.size())
+      return input_error("the snapshot has " + std::to_string(saved->vcpus.size()) + " vCPUs, the machine " +
+                         std::to_string(impl->config.vcpus.size()));
+    for (unsigned i = 0; i < impl->config.vcpus.size(); ++i)
+      if (auto st = impl->restore_vcpu(i); !st) return st.error();
+    auto caps = impl->state_caps();
+    if (!caps) return caps.error();
+    if (auto st = restore_vm_state(*impl->vm, saved->vm, **caps); !st) return st.error();
+    return std::unique_ptr<Machine>(new Machine(std::move(impl)));
+  }
   if (auto st = write_boot_tables(mem, impl->config.mode); !st) return st.error();
   for (unsigned i = 0; i < impl->config.vcpus.size(); ++i)
     if (auto st = impl->setup_vcpu(i); !st) return st.error();
@@ -209,6 +234,7 @@ bool Machine::Impl::handle_exit(Vcpu& vcpu, VcpuReport& rep) {
         rep.what = "done";
         return true;
       }
+      if (config.on_io && run->io.port != CPUMODEL_DONE_PORT && config.on_io(rep.index, *run)) return false;
       rep.end = VcpuEnd::kUnexpectedExit;
       rep.what = io_exit_text(run);
       return true;
@@ -273,15 +299,31 @@ void Machine::Impl::vcpu_thread(unsigned index) {
       ok = false;
     }
   }
+  // The last exit was handled in user space: KVM finishes that instruction (e.g. advances RIP
+  // past an `out`) only on the next KVM_RUN, so a pause first re-enters with immediate_exit set.
+  bool io_pending = false;
   while (ok) {
     if (stop.load()) {
       rep.end = timed_out.load() ? VcpuEnd::kTimeout : VcpuEnd::kStopped;
-      rep.what = timed_out.load() ? "still running at the timeout; kicked out" : "stopped: another vCPU faulted";
+      rep.what = timed_out.load()       ? "still running at the timeout; kicked out"
+                 : stop_requested.load() ? "stopped on request"
+                                         : "stopped: another vCPU faulted";
       break;
+    }
+    if (pause_requested.load()) {
+      if (io_pending) {
+        __atomic_store_n(&vcpu.run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        vcpu.run();  // -EINTR at once, after completing the I/O (KVM API: immediate_exit)
+        io_pending = false;
+      }
+      park();
+      if (!stop.load()) __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      continue;
     }
     int r = vcpu.run();
     if (r == -EINTR || r == -EAGAIN) {
-      if (!stop.load()) __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      io_pending = false;
+      if (!stop.load() && !pause_requested.load()) __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);
       continue;
     }
     if (r < 0) {
@@ -290,6 +332,7 @@ void Machine::Impl::vcpu_thread(unsigned index) {
       break;
     }
     ++rep.exits;
+    io_pending = true;
     if (handle_exit(vcpu, rep)) break;
   }
   finish_vcpu(index, vcpu, rep);
@@ -327,6 +370,8 @@ Result<MachineReport> Machine::run() {
   for (size_t i = 0; i < n; ++i) threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
   {
     std::unique_lock<std::mutex> lock(m.mu);
+    for (auto& t : threads) m.handles.push_back(t.native_handle());
+    m.running = true;
     auto all_or_fault = [&] { return m.finished == n || m.faulted; };
     if (m.config.timeout_s > 0) {
       auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(m.config.timeout_s));
@@ -345,6 +390,11 @@ Result<MachineReport> Machine::run() {
     }
   }
   for (auto& t : threads) t.join();
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.running = false;
+    m.handles.clear();
+  }
   MachineReport report;
   report.backend = m.kvm.backend();
   report.irqchip = m.vm->has_irqchip();
@@ -354,5 +404,109 @@ Result<MachineReport> Machine::run() {
   report.vcpus = std::move(m.reports);
   return report;
 }
+
+}  // namespace cpumodel::vmm
+
+namespace cpumodel::vmm {
+
+// --- Pause, resume, stop and state (snapshots; vcpu_state.h does the ioctls) ---
+
+Result<const StateCaps*> Machine::Impl::state_caps() {
+  if (!caps) {
+    auto c = probe_state_caps(kvm, *vm);
+    if (!c) return c.error();
+    caps = std::move(*c);
+  }
+  return &*caps;
+}
+
+Status Machine::Impl::restore_vcpu(unsigned index) {
+  auto vcpu = vm->create_vcpu(config.vcpus[index].apic_id);
+  if (!vcpu) return vcpu.error();
+  auto c = state_caps();
+  if (!c) return c.error();
+  if (auto st = restore_vcpu_state(*vcpu, config.restore->vcpus[index], **c); !st)
+    return Error{"vCPU " + std::to_string(index) + ": " + st.error().message, st.error().exit_code};
+  vcpus.push_back(std::move(*vcpu));
+  return ok_status();
+}
+
+// In a vCPU thread: wait while a pause is requested (and nothing asks to stop).
+void Machine::Impl::park() {
+  std::unique_lock<std::mutex> lock(mu);
+  ++parked;
+  cv.notify_all();
+  cv.wait(lock, [&] { return !pause_requested.load() || stop.load(); });
+  --parked;
+}
+
+void Machine::Impl::kick_handles() {
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (thread_done[i].load()) continue;
+    __atomic_store_n(&vcpus[i].run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    ::pthread_kill(handles[i], kick_signal());
+  }
+}
+
+Status Machine::pause() {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lock(m.mu);
+  m.pause_requested.store(true);
+  if (!m.running) return ok_status();
+  size_t n = m.vcpus.size();
+  // A kick can race with a vCPU thread clearing immediate_exit; kick again until all are parked.
+  while (m.parked + m.finished < n) {
+    m.kick_handles();
+    m.cv.wait_for(lock, std::chrono::milliseconds(2), [&] { return m.parked + m.finished >= n; });
+  }
+  return ok_status();
+}
+
+void Machine::resume() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.pause_requested.store(false);
+  m.cv.notify_all();
+}
+
+void Machine::stop() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  m.stop_requested.store(true);
+  m.stop.store(true);
+  m.cv.notify_all();
+  if (m.running) m.kick_handles();
+}
+
+bool Machine::paused() const {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  return m.pause_requested.load() && (!m.running || m.parked + m.finished >= m.vcpus.size());
+}
+
+Result<MachineState> Machine::save_state() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.running && !(m.pause_requested.load() && m.parked + m.finished >= m.vcpus.size()))
+      return input_error("the machine is running: pause it before saving its state");
+  }
+  auto caps = m.state_caps();
+  if (!caps) return caps.error();
+  MachineState s;
+  for (auto& v : m.vcpus) {
+    auto vs = save_vcpu_state(v, **caps);
+    if (!vs) return Error{"vCPU " + std::to_string(v.id()) + ": " + vs.error().message, vs.error().exit_code};
+    s.vcpus.push_back(std::move(*vs));
+  }
+  for (size_t i = 0; i < s.vcpus.size(); ++i) s.vcpus[i].index = static_cast<uint32_t>(i);
+  auto vm = save_vm_state(*m.vm, **caps);
+  if (!vm) return vm.error();
+  s.vm = std::move(*vm);
+  return s;
+}
+
+const Kvm& Machine::kvm() const { return impl_->kvm; }
+CpuMode Machine::mode() const { return impl_->config.mode; }
 
 }  // namespace cpumodel::vmm

@@ -15,8 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 die() { echo "build_initramfs: $*" >&2; exit 3; }
 [ -x "$busybox" ] || die "$busybox missing (apt-get install busybox-static)"
-file -L "$busybox" 2>/dev/null | grep -q "statically linked" || ldd "$busybox" 2>&1 | grep -q "not a dynamic" \
-  || die "$busybox is not statically linked (apt-get install busybox-static)"
+ldd "$busybox" 2>&1 | grep -q "not a dynamic" || die "$busybox is not statically linked (apt-get install busybox-static)"
 [ -x "$binary" ] || die "$binary: no cpumodel binary"
 [ -d "$data/models" ] || die "$data/models: no model catalog"
 

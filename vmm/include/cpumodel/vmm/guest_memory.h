@@ -57,6 +57,10 @@ class GuestMemory {
 class GuestRam {
  public:
   static Result<GuestRam> allocate(uint64_t guest_base, uint64_t size);
+  // A private (copy-on-write) mapping of the first `size` bytes of the file `path`: pages are read
+  // when first touched and guest writes never reach the file (restoring a snapshot's memory).
+  // Defined in snapshot_machine.cc.
+  static Result<GuestRam> map_file(const std::string& path, uint64_t guest_base, uint64_t size);
   GuestRam(GuestRam&& o) noexcept : mem_(o.mem_) { o.mem_ = GuestMemory(); }
   GuestRam& operator=(GuestRam&& o) noexcept;
   GuestRam(const GuestRam&) = delete;

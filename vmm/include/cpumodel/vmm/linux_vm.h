@@ -42,7 +42,7 @@ struct LinuxVmConfig {
   int serial_in_fd = -1;
   std::function<void(std::span<const uint8_t>)> serial_observer;  // each byte the guest sends
   double timeout_s = 0;              // <= 0: run until the guest ends
-  // A backend that cannot run an unmodified kernel (kvm_pvm): if the guest has not touched the
+  // A backend that cannot run an unmodified kernel (kvm_pvm): if the guest has sent no byte to the
   // UART after this long, the run ends with an exit-3 error. 0 disables the watch.
   double pvm_watch_s = 0;
 };

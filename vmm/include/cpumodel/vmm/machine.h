@@ -16,6 +16,7 @@
 
 #include "cpumodel/cpuid/result.h"
 #include "cpumodel/cpuid/table.h"
+#include "cpumodel/migrate/snapshot.h"
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/guest_memory.h"
 #include "cpumodel/vmm/kvm.h"
@@ -43,6 +44,15 @@ struct MachineConfig {
   std::vector<VcpuConfig> vcpus;
   // Called in each vCPU thread just before it ends (tests inspect /proc/self/task/TID here).
   std::function<void(unsigned index, pid_t tid)> on_vcpu_exit;
+  // An `out` or `in` to a port this VMM does not own (any but CPUMODEL_DONE_PORT) goes here, in
+  // the vCPU thread; false ends the VM as an unexpected exit. For `in`, write the data into the
+  // kvm_run page at run.io.data_offset.
+  std::function<bool(unsigned index, kvm_run& run)> on_io;
+  // Restore instead of boot (snapshots): guest RAM is `ram_file` mapped MAP_PRIVATE (read lazily,
+  // writes stay private) when set, no boot table is written, and vCPU i and the VM get the state
+  // in `restore` instead of boot registers. `irqchip` must match the saved VM's.
+  std::string ram_file;
+  std::shared_ptr<const MachineState> restore;
 };
 
 enum class VcpuEnd : uint8_t {
@@ -99,6 +109,19 @@ class Machine {
   Status load_code(std::span<const uint8_t> code);  // at BootLayout::kCode
   // Runs every vCPU to the end. Once per Machine.
   Result<MachineReport> run();
+
+  // From another thread while run() runs (snapshots, QMP stop/cont/quit). pause() kicks every vCPU
+  // out of KVM_RUN (signal + immediate_exit), lets KVM complete a pending I/O instruction, and
+  // returns once each vCPU is parked or has ended; they stay parked until resume() or stop().
+  Status pause();
+  void resume();
+  // Ends run(): every vCPU that has not ended ends with VcpuEnd::kStopped.
+  void stop();
+  bool paused() const;
+  // The VM's and every vCPU's state (vcpu_state.h); only while paused, before run() or after it.
+  Result<MachineState> save_state();
+  const Kvm& kvm() const;
+  CpuMode mode() const;
 
  private:
   struct Impl;

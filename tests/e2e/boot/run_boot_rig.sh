@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Boots the nested-SVM rig (../rig: QEMU TCG emulating an AMD CPU with SVM, kvm-amd inside) with
+# what `cpumodel boot` needs in there: the host's kernel as /l2/vmlinuz and a busybox initramfs
+# for the level-2 guest as /l2/initramfs.cpio.gz (l2_init), appended to the rig's initramfs as a
+# second cpio archive. Each line of COMMANDS_FILE runs as `cpumodel LINE` (see ../rig/init);
+# its output is between "@@BEGIN N" and "@@END N EXITCODE" on stdout.
+#
+# usage: run_boot_rig.sh CPUMODEL_BINARY DATA_DIR COMMANDS_FILE [TIMEOUT_SECONDS]
+# Environment: RIG_KERNEL (default the newest /boot/vmlinuz-*), RIG_QEMU, RIG_SMP (default 2),
+#   RIG_EXTRA_DIR (a directory whose files are added under /l2 too).
+set -euo pipefail
+binary="$1" data="$2" commands="$3" timeout_s="${4:-600}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+qemu="${RIG_QEMU:-qemu-system-x86_64}"
+kernel="${RIG_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}"
+[ -n "$kernel" ] && [ -r "$kernel" ] || { echo "run_boot_rig: no readable /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 3; }
+command -v "$qemu" >/dev/null || { echo "run_boot_rig: $qemu missing (apt-get install qemu-system-x86)" >&2; exit 3; }
+kver="${kernel##*/vmlinuz-}"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$here/../rig/build_initramfs.sh" "$work/rig.cpio.gz" "$binary" "$data" "$commands" "$kver"
+mkdir -p "$work/extra/l2"
+cp "$kernel" "$work/extra/l2/vmlinuz"
+"$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz"
+printf 'echo SERIAL-$((6*7))\n' > "$work/extra/l2/serial-input"
+printf 'go\n' > "$work/extra/l2/go"
+if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/"; fi
+(cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
+cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
+
+timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp "${RIG_SMP:-2}" -m 2048 \
+  -nographic -no-reboot \
+  -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1"
