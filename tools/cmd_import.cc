@@ -15,7 +15,11 @@ namespace {
 int run(const po::variables_map& vm) {
   if (vm.count("bundle")) {  // many profiles in one protobuf bundle (cpumodel::migrate)
     if (!vm.count("files")) return fail("import: no input FILE given (see 'cpumodel import --help')");
-    auto n = import_bundle(vm["files"].as<std::vector<std::string>>(), vm["bundle"].as<std::string>());
+    auto inputs = vm["files"].as<std::vector<std::string>>();
+    bool show = stderr_is_tty() && inputs.size() > 20;
+    auto n = import_bundle(inputs, vm["bundle"].as<std::string>(), [&](size_t done, size_t total) {
+      if (show) std::cerr << "\rimported " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
+    });
     if (!n) return fail(n.error());
     std::cout << "wrote " << *n << " host profiles to " << vm["bundle"].as<std::string>() << "\n";
     return kExitOk;

@@ -187,20 +187,26 @@ Result<std::vector<HostProfile>> load_profiles(const std::vector<std::string>& p
   return out;
 }
 
-Result<size_t> import_bundle(const std::vector<std::string>& inputs, const std::string& out_path) {
+Result<size_t> import_bundle(const std::vector<std::string>& inputs, const std::string& out_path,
+                             const std::function<void(size_t, size_t)>& progress) {
   if (inputs.empty()) return input_error("import --bundle: no input files");
-  auto hosts = load_profiles(inputs);
-  if (!hosts) return hosts.error();
+  std::vector<HostProfile> hosts;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto some = load_profiles(inputs[i]);
+    if (!some) return some.error();
+    for (auto& p : *some) hosts.push_back(std::move(p));
+    if (progress) progress(i + 1, inputs.size());
+  }
   std::set<std::string> seen;
-  for (auto& h : *hosts) {
+  for (auto& h : hosts) {
     std::string base = h.name.empty() ? profile_name_from_path(h.source) : h.name;
     std::string name = base;
     for (int n = 2; !seen.insert(name).second; ++n) name = base + "-" + std::to_string(n);
     h.name = name;
   }
-  auto st = write_file_atomic(out_path, encode_bundle(*hosts));
+  auto st = write_file_atomic(out_path, encode_bundle(hosts));
   if (!st) return st.error();
-  return hosts->size();
+  return hosts.size();
 }
 
 }  // namespace cpumodel

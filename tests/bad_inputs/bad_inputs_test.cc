@@ -114,10 +114,12 @@ class Fixture {
     write_all(dir_ / "newer.pb", std::string("\x0d" "CMBL" "\x10\x63", 7));  // magic, version 99
     write_all(dir_ / "notbzimage", std::string(8192, 'k'));  // no "HdrS" at 0x202
     make_sparse(dir_ / "initrd-256M", uintmax_t{256} << 20);  // larger than -m 64M
-    // A snapshot claiming a format version from the future. The snapshot layout (issue 8) is not
-    // written yet: when it lands, make this the real header with a version one above the
-    // current one (state/restore cases skip until then).
-    write_all(dir_ / "newer.snap", std::string("CMSNAP\x00\x00\xff\xff\xff\x7f", 12));
+    // A snapshot from a newer format: the header of migrate/include/cpumodel/migrate/snapshot.h
+    // ("CPMSNAP\n", u16 major, u16 minor, u32 0, u64 payload length) with major 2, no payload.
+    std::string snap("CPMSNAP\n" "\x02\x00" "\x00\x00" "\x00\x00\x00\x00", 16);
+    snap += std::string(8 + 32, '\0');  // payload length 0, a checksum
+    write_all(dir_ / "newer.snap", snap);
+    write_all(dir_ / "truncated.snap", std::string("CPMSNAP\n" "\x01\x00", 10));  // cut in the header
   }
   ~Fixture() {
     std::error_code ec;

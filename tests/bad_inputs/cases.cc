@@ -173,7 +173,7 @@ std::vector<Case> make_cases() {
        .error = "nope\\.xml: no such file"},
       {.name = "migrate_check_newer_snapshot", .command = "migrate-check",
        .args = {"--state", "@D/newer.snap", "--to", "@D/intel.xml"}, .exit_code = kUsage,
-       .error = "newer\\.snap: .*version", .need = Need::kSnapshots},
+       .error = "newer\\.snap: snapshot format 2\\.0 is newer", .need = Need::kSnapshots},
       // --- host --save
       {.name = "host_save_dir_missing", .command = "host", .args = {"--save", "@O/missing/h.yaml"},
        .exit_code = kUsage, .error = "h\\.yaml: cannot write: no such file", .out_file = "@O/missing/h.yaml"},
@@ -223,13 +223,19 @@ std::vector<Case> make_cases() {
       {.name = "complete_unknown_kind", .command = "complete", .args = {"colours"}, .exit_code = kUsage,
        .error = "got 'colours'"},
       {.name = "restore_newer_snapshot", .command = "restore", .args = {"@D/newer.snap"}, .exit_code = kUsage,
-       .error = "newer\\.snap: .*version"},
-      {.name = "restore_truncated_snapshot", .command = "restore", .args = {"@D/truncated.xml"}, .exit_code = kUsage,
-       .error = "truncated\\.xml: "},
+       .error = "newer\\.snap: snapshot format 2\\.0 is newer"},
+      {.name = "restore_truncated_snapshot", .command = "restore", .args = {"@D/truncated.snap"}, .exit_code = kUsage,
+       .error = "truncated\\.snap: truncated"},
+      {.name = "restore_not_a_snapshot", .command = "restore", .args = {"@D/intel.xml"}, .exit_code = kUsage,
+       .error = "intel\\.xml: not a cpumodel snapshot"},
       {.name = "state_newer_snapshot", .command = "state", .args = {"inspect", "@D/newer.snap"}, .exit_code = kUsage,
-       .error = "newer\\.snap: .*version"},
+       .error = "newer\\.snap: snapshot format 2\\.0 is newer"},
       {.name = "state_empty_snapshot", .command = "state", .args = {"inspect", "@D/empty.txt"}, .exit_code = kUsage,
-       .error = "empty\\.txt: "},
+       .error = "empty\\.txt: not a cpumodel snapshot"},
+      {.name = "state_truncated_snapshot", .command = "state", .args = {"inspect", "@D/truncated.snap"},
+       .exit_code = kUsage, .error = "truncated\\.snap: truncated"},
+      {.name = "state_snapshot_is_directory", .command = "state", .args = {"inspect", "@D/adir"}, .exit_code = kUsage,
+       .error = "adir: is a directory"},
   };
 }
 

@@ -7,12 +7,14 @@
 // Usage: bench_baseline [HOSTS] [CPUMODEL_BINARY]
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -36,8 +38,12 @@ double median(std::vector<double> v) {
   return v.empty() ? -1 : v[v.size() / 2];
 }
 
-// Wall time of one process run with stdout/stderr to /dev/null; < 0 when it fails.
-double time_process(const std::vector<std::string>& args) {
+struct Timing {
+  double wall_ms = -1, cpu_ms = -1;  // cpu: user + system of the child (the machine may be shared)
+};
+
+// One process run with stdout/stderr to /dev/null; wall_ms < 0 when it fails.
+Timing time_process(const std::vector<std::string>& args) {
   std::vector<std::string> a = args;
   std::vector<char*> argv;
   for (auto& s : a) argv.push_back(s.data());
@@ -50,21 +56,27 @@ double time_process(const std::vector<std::string>& args) {
   pid_t pid;
   int rc = posix_spawnp(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
+  if (rc != 0) return {};
   int st = 0;
-  ::waitpid(pid, &st, 0);
-  double ms = ms_since(t0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ms : -1;
+  struct rusage ru {};
+  ::wait4(pid, &st, 0, &ru);
+  Timing t;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return t;
+  t.wall_ms = ms_since(t0);
+  t.cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  return t;
 }
 
-double median_process(const std::vector<std::string>& args, int runs) {
-  std::vector<double> t;
+// Medians of wall and CPU time over `runs`.
+Timing median_process(const std::vector<std::string>& args, int runs) {
+  std::vector<double> wall, cpu;
   for (int i = 0; i < runs; ++i) {
-    double ms = time_process(args);
-    if (ms < 0) return -1;
-    t.push_back(ms);
+    Timing t = time_process(args);
+    if (t.wall_ms < 0) return t;
+    wall.push_back(t.wall_ms);
+    cpu.push_back(t.cpu_ms);
   }
-  return median(t);
+  return {median(wall), median(cpu)};
 }
 
 std::vector<std::string> intel_dumps(std::vector<HostProfile>& profiles) {
@@ -114,8 +126,9 @@ void at_scale(const std::vector<HostProfile>& intel, size_t n, const std::string
   std::printf("%zu-host bundle from %zu Xeon dumps with noise: %.1f MB\n", n, intel.size(),
               static_cast<double>(std::filesystem::file_size(path)) / 1e6);
   auto t0 = Clock::now();
+  std::clock_t c0 = std::clock();
   auto hosts = load_host_summaries({path});
-  double load_ms = ms_since(t0);
+  double load_ms = ms_since(t0), load_cpu = 1e3 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   if (!hosts) {
     std::printf("load failed: %s\n", hosts.error().message.c_str());
     return;
@@ -131,13 +144,15 @@ void at_scale(const std::vector<HostProfile>& intel, size_t n, const std::string
   auto b = compute_baseline(*hosts, cat.entries(), opt);
   double base_ms = ms_since(t0);
   std::printf("in process:\n");
-  std::printf("  read + parse bundle -> summaries   %9.1f ms  (%.0f hosts/s)\n", load_ms, n / load_ms * 1e3);
+  std::printf("  read + parse bundle -> summaries   %9.1f ms  (%.0f hosts/s; cpu %.1f ms)\n", load_ms,
+              n / load_ms * 1e3, load_cpu);
   std::printf("  intersection (FeatureSet AND)      %9.3f ms  (%.0f hosts/s, %zu features left)\n", inter_ms,
               n / inter_ms * 1e3, sink.count());
   std::printf("  baseline (rank, name, check)       %9.1f ms  -> %s\n", base_ms,
               b ? (*b)[0].cpu_string().c_str() : b.error().message.c_str());
-  double whole = median_process({binary, "baseline", "--format", "qemu", path}, 3);
-  std::printf("whole process `cpumodel baseline --format qemu BUNDLE`, wall, median of 3: %.1f ms\n", whole);
+  Timing whole = median_process({binary, "baseline", "--format", "qemu", path}, 3);
+  std::printf("whole process `cpumodel baseline --format qemu BUNDLE`, median of 3: wall %.1f ms, cpu %.1f ms\n",
+              whole.wall_ms, whole.cpu_ms);
   std::filesystem::remove(path);
 }
 
@@ -151,14 +166,15 @@ void versus_virsh(const std::vector<HostProfile>& intel, const std::vector<std::
   std::ofstream(xml_path) << xml;
   (void)write_file_atomic(bundle, encode_bundle(std::vector<HostProfile>(intel.begin(), intel.begin() + n)));
   constexpr int kRuns = 15;
-  double virsh = median_process({"virsh", "-c", "test:///default", "cpu-baseline", "--features", xml_path}, kRuns);
+  Timing virsh = median_process({"virsh", "-c", "test:///default", "cpu-baseline", "--features", xml_path}, kRuns);
   std::vector<std::string> args = {binary, "baseline", "--format", "libvirt"};
   args.insert(args.end(), files.begin(), files.begin() + n);
-  double ours_files = median_process(args, kRuns);
-  double ours_bundle = median_process({binary, "baseline", "--format", "libvirt", bundle}, kRuns);
-  std::printf("%2zu hosts, whole process, wall, median of %d:  virsh %7.2f ms   cpumodel (dump files) %7.2f ms"
-              "   cpumodel (bundle) %7.2f ms   ratio %.1fx / %.1fx\n",
-              n, kRuns, virsh, ours_files, ours_bundle, virsh / ours_files, virsh / ours_bundle);
+  Timing files_t = median_process(args, kRuns);
+  Timing bundle_t = median_process({binary, "baseline", "--format", "libvirt", bundle}, kRuns);
+  std::printf("%2zu hosts, whole process, median of %d (wall / cpu ms):  virsh %6.2f / %6.2f   cpumodel on dump files "
+              "%6.2f / %6.2f   on a bundle %6.2f / %6.2f   wall ratio %.1fx / %.1fx\n",
+              n, kRuns, virsh.wall_ms, virsh.cpu_ms, files_t.wall_ms, files_t.cpu_ms, bundle_t.wall_ms, bundle_t.cpu_ms,
+              virsh.wall_ms / files_t.wall_ms, virsh.wall_ms / bundle_t.wall_ms);
   std::filesystem::remove(xml_path);
   std::filesystem::remove(bundle);
 }
@@ -183,7 +199,7 @@ int main(int argc, char** argv) {
   auto again = Catalog::load_default();
   std::printf("catalog load (data/models/*.yaml), in process: %.1f ms\n", ms_since(t0));
   at_scale(xeons, n, binary, *cat);
-  if (time_process({"virsh", "--version"}) < 0) {
+  if (time_process({"virsh", "--version"}).wall_ms < 0) {
     std::printf("virsh not installed: no side-by-side figures\n");
     return 0;
   }

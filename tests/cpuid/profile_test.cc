@@ -413,7 +413,6 @@ TEST(Cli, HostSavesAProfileAtomically) {
 TEST(Cli, UsageErrorsExit2) {
   expect_one_error_line(run_cli("decode"), "no PROFILE");
   expect_one_error_line(run_cli("import /dev/null"), "--out");
-  expect_one_error_line(run_cli("import --bundle x.pb /dev/null"), "not implemented");
   expect_one_error_line(run_cli("decode /dev/null"), "empty file");
 }
 

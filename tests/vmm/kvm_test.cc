@@ -343,7 +343,6 @@ TEST(Probe, EveryTableSubleafIsProbed) {
 
 TEST(Probe, ProtectedModeProbeForModelsWithoutLm) {
   REQUIRE_KVM();
-  if (detect_backend() == Backend::kPvm) GTEST_SKIP() << "kvm_pvm runs 64-bit guests only";
   CpuidTable t = kvm_table();
   t.set_bit(0x80000001, 0, Reg::kEdx, 29, false);
   auto run = probe({t});
@@ -352,6 +351,18 @@ TEST(Probe, ProtectedModeProbeForModelsWithoutLm) {
   const ProbeRecord* e1 = find(run.records[0], 0x80000001, 0);
   ASSERT_NE(e1, nullptr);
   EXPECT_EQ((e1->edx >> 29) & 1, 0u);
+  // The 32-bit copy of the probe runs the same CPUIDs as the 64-bit one.
+  CpuidTable with_lm = t;
+  with_lm.set_bit(0x80000001, 0, Reg::kEdx, 29, true);
+  auto run64 = probe({with_lm});
+  ASSERT_EQ(run64.records.size(), 1u);
+  EXPECT_EQ(run64.machine.mode, CpuMode::kLong64);
+  ASSERT_EQ(run64.records[0].size(), run.records[0].size());
+  for (size_t i = 0; i < run.records[0].size(); ++i) {
+    EXPECT_EQ(run64.records[0][i].leaf, run.records[0][i].leaf);
+    EXPECT_EQ(run64.records[0][i].subleaf, run.records[0][i].subleaf);
+  }
+  EXPECT_EQ(find(run64.records[0], 0, 0)->regs(), find(run.records[0], 0, 0)->regs());
 }
 
 }  // namespace

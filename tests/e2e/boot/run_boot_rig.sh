@@ -29,6 +29,6 @@ if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/";
 (cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
 cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
 
-timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp "${RIG_SMP:-2}" -m 2048 \
+timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp "${RIG_SMP:-2}" -m "${RIG_MEM:-2048}" \
   -nographic -no-reboot \
   -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1"

@@ -15,7 +15,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 die() { echo "build_initramfs: $*" >&2; exit 3; }
 [ -x "$busybox" ] || die "$busybox missing (apt-get install busybox-static)"
-ldd "$busybox" 2>&1 | grep -q "not a dynamic" || die "$busybox is not statically linked (apt-get install busybox-static)"
+case "$(ldd "$busybox" 2>&1 || true)" in
+  *"not a dynamic"*) ;;
+  *) die "$busybox is not statically linked (apt-get install busybox-static)" ;;
+esac
 [ -x "$binary" ] || die "$binary: no cpumodel binary"
 [ -d "$data/models" ] || die "$data/models: no model catalog"
 

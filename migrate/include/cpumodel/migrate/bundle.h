@@ -2,6 +2,7 @@
 // PROFILE argument of baseline/migrate-check that accepts either a bundle or a single profile.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,9 @@ Result<std::vector<HostProfile>> decode_bundle(std::string_view data, const std:
 
 // `cpumodel import --bundle OUT FILES...`: loads every file (any format, bundles included) and
 // writes one bundle atomically. Returns how many hosts it holds. Duplicate host names are made
-// unique ("name", "name-2", ...).
-Result<size_t> import_bundle(const std::vector<std::string>& inputs, const std::string& out_path);
+// unique ("name", "name-2", ...). `progress(done, total)` is called after each input file.
+Result<size_t> import_bundle(const std::vector<std::string>& inputs, const std::string& out_path,
+                             const std::function<void(size_t, size_t)>& progress = {});
 
 // One PROFILE argument: a bundle (all its hosts) or any single-profile format (load_profile).
 Result<std::vector<HostProfile>> load_profiles(const std::string& path);
