@@ -54,6 +54,9 @@ CpuDefinition host_definition(const HostProfile& host, const std::string& name, 
   d.features = host_guest_features(host);
   if (migratable) d.features &= migratable_features();
   d.pmu = true;
+  // QEMU's host/max CPUs default to host-phys-bits=on (host_cpu_max_instance_init): the guest sees
+  // the host's physical address width, not the 40-bit default.
+  d.host_phys_bits = true;
   return d;
 }
 

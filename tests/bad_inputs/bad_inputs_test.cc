@@ -111,6 +111,9 @@ class Fixture {
     write_all(dir_ / "newline-models/key.yaml", "models:\n  - name: X\n    \"multi\\nline\": 1\n");
     std::string bundle = read_all(seeds / "fuzz_bundle/three-hosts.pb");
     write_all(dir_ / "truncated.pb", bundle.substr(0, bundle.size() / 2));
+    // A host name that is not UTF-8 (proto3 strings must be): refused, and protobuf's own
+    // "[libprotobuf ERROR ...]" log line must not reach the user.
+    write_all(dir_ / "badutf8.pb", std::string("\x0d" "CMBL" "\x10\x01" "\x1a\x04\x0a\x02\xff\xfe" "\x20\x01", 14));
     write_all(dir_ / "newer.pb", std::string("\x0d" "CMBL" "\x10\x63", 7));  // magic, version 99
     write_all(dir_ / "notbzimage", std::string(8192, 'k'));  // no "HdrS" at 0x202
     make_sparse(dir_ / "initrd-256M", uintmax_t{256} << 20);  // larger than -m 64M

@@ -149,6 +149,8 @@ std::vector<Case> make_cases() {
        .exit_code = kUsage, .error = "truncated\\.pb: truncated or corrupt bundle"},
       {.name = "baseline_newer_bundle", .command = "baseline", .args = {"@D/newer.pb"}, .exit_code = kUsage,
        .error = "newer\\.pb: bundle version 99 is not supported"},
+      {.name = "baseline_bundle_bad_utf8", .command = "baseline", .args = {"@D/badutf8.pb"}, .exit_code = kUsage,
+       .error = "badutf8\\.pb: .*corrupt"},
       {.name = "baseline_bad_input_keeps_out", .command = "baseline",
        .args = {"@D/intel.xml", "@D/truncated.xml", "--out", "@O/baseline.txt"}, .exit_code = kUsage,
        .error = "truncated\\.xml:[0-9]+: truncated", .out_file = "@O/baseline.txt", .precreate = true},

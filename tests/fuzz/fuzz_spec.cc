@@ -25,10 +25,8 @@ bool same_properties(const CpuSpec& a, const CpuSpec& b) {
 const Catalog* catalog() {
   static std::unique_ptr<Catalog> c = [] {
     auto r = Catalog::load({CPUMODEL_SOURCE_DATA_DIR "/models"});
-    if (!r) {
-      std::fprintf(stderr, "fuzz_spec: catalog not loaded (%s); expand is not fuzzed\n", r.error().message.c_str());
-      return std::unique_ptr<Catalog>();
-    }
+    // A catalog that does not load would silently leave expansion unfuzzed: fail instead.
+    check(r.ok(), "the catalog (data/models) loads", r ? "" : r.error().message);
     return std::make_unique<Catalog>(std::move(*r));
   }();
   return c.get();

@@ -3,7 +3,8 @@
    table it reads back), SSE registers (XSAVE area), the upper halves of a YMM register when the
    CPU has AVX (XCR0 and the AVX component), control registers (it sets CR4 itself).
 
-   Entry (64-bit long mode): RDI = iterations, RSI = its table (128 KiB, zeroed), RDX = seed.
+   Entry (64-bit long mode): RDI = iterations, RSI = its table (128 KiB, zeroed), RDX = seed,
+   RBP bit 0: use SSE (sets CR4.OSFXSR); bit 1: also AVX when CPUID has it (XCR0 = x87|SSE|AVX).
    Every 4096 iterations it writes a 32-bit checkpoint to port SNAPSHOT_GUEST_PORT; at the end it
    writes the final checkpoint to CPUMODEL_DONE_PORT. */
 #include "cpumodel/vmm/guest_abi.h"
@@ -18,10 +19,15 @@ snapshot_guest_begin:
   mov %rdx, %r14                 /* seed (CPUID clobbers RDX) */
   mov %rdi, %r11                 /* iterations */
   mov %rsi, %r10                 /* table */
+  xor %r15d, %r15d               /* bit 0: SSE on, bit 1: AVX on */
+  test $1, %ebp
+  jz 1f
   mov %cr4, %rax                 /* OSFXSR | OSXMMEXCPT: SSE instructions */
   or $0x600, %rax
   mov %rax, %cr4
-  xor %r15d, %r15d               /* 1 when AVX is on */
+  mov $1, %r15d
+  test $2, %ebp
+  jz 1f
   mov $1, %eax
   cpuid
   bt $26, %ecx                   /* XSAVE */
@@ -35,13 +41,15 @@ snapshot_guest_begin:
   xor %edx, %edx
   mov $7, %eax
   xsetbv
-  mov $1, %r15d
+  mov $3, %r15d
   vxorps %ymm3, %ymm3, %ymm3
 1:
   mov %r14, %r8                  /* x: the LCG state */
   xor %r9d, %r9d                 /* counter */
   movabs $6364136223846793005, %r12
   movabs $1442695040888963407, %r13
+  test $1, %r15d
+  jz 2f
   pxor %xmm0, %xmm0
 2:
   imul %r12, %r8                 /* x = x * A + C (Knuth's MMIX LCG) */
@@ -52,18 +60,23 @@ snapshot_guest_begin:
   xor %r8, (%r10,%rax,8)
   rol $13, %rbx
   xor %rbx, %r8
-  movq %r8, %xmm1                /* SSE accumulator */
+  test $1, %r15d                 /* SSE accumulator */
+  jz 3f
+  movq %r8, %xmm1
   paddq %xmm1, %xmm0
-  test %r15d, %r15d
+  test $2, %r15d
   jz 3f
   vinsertf128 $1, %xmm0, %ymm3, %ymm3   /* keep it in YMM3's upper half too */
 3:
   inc %r9
   test $0xfff, %r9
   jnz 5f
-  movq %xmm0, %rax               /* checkpoint = x ^ xmm0 ^ ymm3.upper */
-  xor %r8, %rax
-  test %r15d, %r15d
+  mov %r8, %rax                  /* checkpoint = x ^ xmm0 ^ ymm3.upper */
+  test $1, %r15d
+  jz 4f
+  movq %xmm0, %rbx
+  xor %rbx, %rax
+  test $2, %r15d
   jz 4f
   vextractf128 $1, %ymm3, %xmm4
   movq %xmm4, %rbx
@@ -78,8 +91,12 @@ snapshot_guest_begin:
 5:
   cmp %r11, %r9
   jb 2b
-  movq %xmm0, %rax
-  xor %r8, %rax
+  mov %r8, %rax
+  test $1, %r15d
+  jz 7f
+  movq %xmm0, %rbx
+  xor %rbx, %rax
+7:
   mov $CPUMODEL_DONE_PORT, %dx
   outl %eax, %dx
 6:

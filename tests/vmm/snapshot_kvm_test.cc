@@ -40,6 +40,14 @@ CpuidTable kvm_table() {
   return t.ok() ? *t : CpuidTable{};
 }
 
+// SIMD state in the guest (RBP of snapshot_guest.S): SSE (bit 0) and AVX (bit 1), so the XSAVE
+// area and XCR0 carry live state. $CPUMODEL_SNAPSHOT_SIMD overrides (kvm_pvm: see the report).
+unsigned guest_simd() {
+  if (const char* e = std::getenv("CPUMODEL_SNAPSHOT_SIMD")) return static_cast<unsigned>(std::atoi(e));
+  auto kvm = Kvm::open();
+  return kvm.ok() && kvm->backend() != Backend::kPvm ? 3 : 0;
+}
+
 // What the guests wrote to the checkpoint port, per vCPU, across every machine of a run.
 struct Output {
   std::mutex mu;
@@ -72,6 +80,7 @@ MachineConfig guest_config(unsigned vcpus, uint64_t iterations, bool irqchip, Ou
     vc.rsi = kTables + i * kTableSize;
     vc.rdx = 0x243F6A8885A308D3ull + i;
     vc.rsp = 0x8000;
+    vc.rbp = guest_simd();
     c.vcpus.push_back(std::move(vc));
   }
   return c;
@@ -140,8 +149,13 @@ std::vector<std::vector<uint32_t>> interrupted(unsigned vcpus, uint64_t iteratio
       for (unsigned i = 0; i < vcpus; ++i) out.values[i].push_back(rep->vcpus[i].done_value);
       break;
     }
-    for (const auto& v : rep->vcpus)
-      EXPECT_TRUE(v.end == VcpuEnd::kStopped || v.end == VcpuEnd::kDone) << "cycle " << cycle << ": " << v.what;
+    bool stopped = cycle < cycles;
+    for (const auto& v : rep->vcpus) {
+      EXPECT_TRUE(stopped && (v.end == VcpuEnd::kStopped || v.end == VcpuEnd::kDone))
+          << "cycle " << cycle << ", vCPU " << v.index << ": " << v.what << "\n" << v.dump;
+      stopped = stopped && (v.end == VcpuEnd::kStopped || v.end == VcpuEnd::kDone);
+    }
+    if (!stopped) break;
     ++*done_cycles;
     RestoreOptions ro;
     ro.on_io = out.handler();

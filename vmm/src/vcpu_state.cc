@@ -92,14 +92,22 @@ std::vector<MsrValue> read_msrs(const Vcpu& vcpu, const std::vector<uint32_t>& i
   return out;
 }
 
+// KVM_SET_MSRS stops at the first MSR it refuses. A refused MSR that already holds the saved value
+// (KVM refuses some writes of the reset value, e.g. MSR_KVM_ASYNC_PF_INT = 0 without an in-kernel
+// LAPIC) costs nothing: skip it and go on; any other refusal is an error naming the MSR.
 Status write_msrs(Vcpu& vcpu, std::span<const MsrValue> msrs) {
-  if (msrs.empty()) return ok_status();
-  std::vector<uint8_t> buf = msr_buffer(msrs);
-  int n = ::ioctl(vcpu.fd(), kSetMsrs, buf.data());
-  if (n < 0) return kvm_error("KVM_SET_MSRS (vCPU " + std::to_string(vcpu.id()) + ")", errno);
-  if (static_cast<size_t>(n) < msrs.size())
-    return host_error("KVM_SET_MSRS (vCPU " + std::to_string(vcpu.id()) + "): this KVM refused " +
-                      describe_msr(msrs[n].index) + " = " + hex(msrs[n].value));
+  while (!msrs.empty()) {
+    std::vector<uint8_t> buf = msr_buffer(msrs);
+    int n = ::ioctl(vcpu.fd(), kSetMsrs, buf.data());
+    if (n < 0) return kvm_error("KVM_SET_MSRS (vCPU " + std::to_string(vcpu.id()) + ")", errno);
+    if (static_cast<size_t>(n) >= msrs.size()) break;
+    const MsrValue& refused = msrs[n];
+    auto now = vcpu.msr(refused.index);
+    if (!now || *now != refused.value)
+      return host_error("KVM_SET_MSRS (vCPU " + std::to_string(vcpu.id()) + "): this KVM refused " +
+                        describe_msr(refused.index) + " = " + hex(refused.value));
+    msrs = msrs.subspan(n + 1);
+  }
   return ok_status();
 }
 
