@@ -5,7 +5,7 @@
 
    Entry (64-bit long mode): RDI = iterations, RSI = its table (128 KiB, zeroed), RDX = seed,
    RBP bit 0: use SSE (sets CR4.OSFXSR); bit 1: also AVX when CPUID has it (XCR0 = x87|SSE|AVX).
-   Every 4096 iterations it writes a 32-bit checkpoint to port SNAPSHOT_GUEST_PORT; at the end it
+   Every 64 iterations it writes a 32-bit checkpoint to port SNAPSHOT_GUEST_PORT; at the end it
    writes the final checkpoint to CPUMODEL_DONE_PORT. */
 #include "cpumodel/vmm/guest_abi.h"
 
@@ -69,7 +69,7 @@ snapshot_guest_begin:
   vinsertf128 $1, %xmm0, %ymm3, %ymm3   /* keep it in YMM3's upper half too */
 3:
   inc %r9
-  test $0xfff, %r9
+  test $0x3f, %r9
   jnz 5f
   mov %r8, %rax                  /* checkpoint = x ^ xmm0 ^ ymm3.upper */
   test $1, %r15d
