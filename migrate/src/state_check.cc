@@ -49,6 +49,11 @@ FeatureSet guest_features(const VcpuState& v) {
 // KVM synthesises; the KVM paravirtual leaf (40000001H) is KVM's own on every host, so all of it.
 FeatureSet destination_features(const HostProfile& to, const HostSummary& dst) {
   FeatureSet f = dst.features;
+  // kvm_pvm does not enforce CPUID leaves 1, 7 and 0DH: guests see (and KVM_GET_CPUID2 returns)
+  // the host's bits there whatever was set (measured, ../shared/ENVIRONMENT.md). A guest saved on
+  // such a host carries them, and such a destination gives them: its raw CPUID counts.
+  if (auto b = to.facts.find("kvm_backend"); b != to.facts.end() && b->second == "kvm_pvm")
+    f |= features_of(to.cpuid, to.msrs);
   if (!to.kvm_cpuid)
     for (FeatureId id = 0; id < feature_count(); ++id) {
       FeatureWord w = feature(id).word;
@@ -93,8 +98,10 @@ void xsave_reasons(const Snapshot& s, const HostProfile& to, const HostSummary& 
     xcr0 |= v.xcr0();
     xss |= v.msr(kMsrXss).value_or(0);
   }
+  // x87 and SSE state restore on any x86-64 host (without XSAVE, KVM takes the legacy region).
+  uint64_t dst_xcr0 = dst.xcr0 | 3;
   for (unsigned b = 0; b < 64; ++b) {
-    if ((xcr0 >> b & 1) && !(dst.xcr0 >> b & 1))
+    if ((xcr0 >> b & 1) && !(dst_xcr0 >> b & 1))
       c.reasons.push_back("XSAVE: " + to.name + " lacks state component " + num(b) + " (" + xsave_component(b) +
                           "), in use by the guest (XCR0 " + hex(xcr0) + ")");
     if ((xss >> b & 1) && !(dst.xss >> b & 1))
@@ -105,7 +112,7 @@ void xsave_reasons(const Snapshot& s, const HostProfile& to, const HostSummary& 
   uint32_t need = 576;  // legacy area + XSAVE header
   const CpuidTable& dst_cpuid = to.guest_cpuid();
   for (unsigned b = 2; b < 64; ++b) {
-    if (!(xcr0 >> b & 1) || !(dst.xcr0 >> b & 1)) continue;
+    if (!(xcr0 >> b & 1) || !(dst_xcr0 >> b & 1)) continue;
     CpuidRegs g = layout->cpuid.get(0xd, b), d = dst_cpuid.get(0xd, b);
     need = std::max(need, g.eax + g.ebx);
     if (g.eax && (g.eax != d.eax || g.ebx != d.ebx))

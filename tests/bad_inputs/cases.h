@@ -16,14 +16,13 @@ enum class StderrRule {
 enum class Need {
   kNothing,
   kRoot,       // run as nobody: the suite must be root to drop to it
-  kKernel,     // a bzImage in /boot (@K)
   kSnapshots,  // the snapshot format (issue 8): `cpumodel state` exists
 };
 
 struct Case {
   std::string name;               // gtest name: [A-Za-z0-9_]
   std::string command;            // subcommand (skipped when this build lacks it); "" for none
-  // @D = fixture dir, @O = this case's output dir, @K = a bzImage, @C = a CPU number this host
+  // @D = fixture dir, @O = this case's output dir, @C = a CPU number this host
   // does not have (the count of configured CPUs); also substituted in `error` and `env`.
   std::vector<std::string> args;
   int exit_code = 2;              // ../shared/CLI.md

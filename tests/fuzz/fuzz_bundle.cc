@@ -17,19 +17,6 @@
 namespace cpumodel::fuzz {
 namespace {
 
-const std::string& temp_file() {
-  static const std::string path = [] {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/cpumodel-fuzz-bundle-XXXXXX";
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) std::abort();
-    ::close(fd);
-    std::atexit([] { ::unlink(temp_file().c_str()); });
-    return tmpl;
-  }();
-  return path;
-}
-
 bool same_double(const std::optional<double>& a, const std::optional<double>& b) {
   if (a.has_value() != b.has_value()) return false;
   if (!a) return true;
@@ -73,11 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes = as_text(data, size);
   if (!is_bundle(bytes)) return -1;  // other formats are the profile targets' business
   auto hosts = decode_bundle(bytes, "fuzz.pb");
-  FILE* f = std::fopen(temp_file().c_str(), "wb");
+  FILE* f = std::fopen(scratch_file("fuzz.pb"), "wb");
   if (!f) std::abort();
   std::fwrite(data, 1, size, f);
   std::fclose(f);
-  auto summaries = load_host_summaries({temp_file()});
+  auto summaries = load_host_summaries({scratch_file("fuzz.pb")});
   if (hosts.ok() != summaries.ok())
     check(false, "decode_bundle and load_host_summaries agree on acceptance",
           hosts ? summaries.error().message : hosts.error().message);

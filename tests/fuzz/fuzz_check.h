@@ -2,6 +2,8 @@
 // (libFuzzer saves the input and reports it like a crash).
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -23,6 +25,24 @@ inline void check_one_line(const std::string& message) {
   static const bool strict = std::getenv("CPUMODEL_FUZZ_STRICT") != nullptr;
   check(!message.empty(), "an error has a message");
   if (strict) check(message.find_first_of("\n\r") == std::string::npos, "an error is one line", message);
+}
+
+// A private temporary directory for targets that must hand a path to the code under test, and
+// the one file in it they use; both removed at exit. Plain char buffers: no destructor can run
+// before the exit handler that needs them.
+inline const char* scratch_file(const char* file_name) {
+  static char dir[4096], file[4096 + 256];
+  if (!dir[0]) {
+    const char* base = std::getenv("TMPDIR");
+    std::snprintf(dir, sizeof dir, "%s/cpumodel-fuzz-XXXXXX", base && *base ? base : "/tmp");
+    if (!::mkdtemp(dir)) std::abort();
+    std::snprintf(file, sizeof file, "%s/%s", dir, file_name);
+    std::atexit([] {
+      ::unlink(file);
+      ::rmdir(dir);
+    });
+  }
+  return file;
 }
 
 inline std::string_view as_text(const uint8_t* data, size_t size) {

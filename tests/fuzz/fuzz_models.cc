@@ -11,39 +11,16 @@
 #include "cpumodel/models/catalog.h"
 #include "fuzz_check.h"
 
-namespace cpumodel::fuzz {
-namespace {
-
-const std::string& temp_dir() {
-  static const std::string dir = [] {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/cpumodel-fuzz-models-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) std::abort();
-    return tmpl;
-  }();
-  return dir;
-}
-
-struct Cleanup {
-  ~Cleanup() {
-    ::unlink((temp_dir() + "/fuzz.yaml").c_str());
-    ::rmdir(temp_dir().c_str());
-  }
-};
-
-}  // namespace
-}  // namespace cpumodel::fuzz
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cpumodel;
   using namespace cpumodel::fuzz;
-  static Cleanup cleanup;
-  std::string file = temp_dir() + "/fuzz.yaml";
+  const std::string file = scratch_file("fuzz.yaml");
+  const std::string dir = file.substr(0, file.rfind('/'));
   FILE* f = std::fopen(file.c_str(), "wb");
   if (!f) std::abort();
   if (size) std::fwrite(data, 1, size, f);
   std::fclose(f);
-  auto catalog = Catalog::load({temp_dir()});
+  auto catalog = Catalog::load({dir});
   if (!catalog) {
     check_one_line(catalog.error().message);
     return 0;

@@ -1,7 +1,10 @@
 // Snapshots on the real /dev/kvm: vCPU state round trips, what the backend cannot save, and the
 // determinism proof (snapshot a long computation at random points, restore it in a fresh Machine,
 // 100 times: the output is bit-identical to an uninterrupted run). Skipped without /dev/kvm.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,18 +13,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "cpumodel/migrate/snapshot.h"
 #include "cpumodel/vmm/guest_abi.h"
+#include "cpumodel/vmm/hold.h"
 #include "cpumodel/vmm/kvm.h"
 #include "cpumodel/vmm/machine.h"
+#include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
 #include "cpumodel/vmm/vcpu_state.h"
 
 extern "C" const uint8_t snapshot_guest_begin[], snapshot_guest_end[];
+extern char** environ;
 
 namespace cpumodel::vmm {
 namespace {
@@ -260,6 +268,13 @@ TEST(SnapshotKvm, UnsupportedStateIsRecordedNotFatal) {
     for (const auto& u : state->vcpus[0].unsupported) std::printf("  vCPU: %s\n", u.c_str());
     for (const auto& u : state->vm.unsupported) std::printf("  VM: %s\n", u.c_str());
     std::printf("  PIT %s, kvmclock %s\n", state->vm.pit ? "saved" : "absent", state->vm.clock ? "saved" : "absent");
+    // What KVM_GET_CPUID2 returns against what KVM_SET_CPUID2 was given (kvm_pvm: the host's bits
+    // in leaves 1, 7 and 0DH, as its guests see them).
+    auto diffs = kvm_table().diff(state->vcpus[0].cpuid);
+    std::printf("  KVM_GET_CPUID2 differs from the table set in %zu registers\n", diffs.size());
+    for (size_t k = 0; k < diffs.size() && k < 6; ++k)
+      std::printf("    %s.%u %s: set %08x, got %08x\n", leaf_label(diffs[k].key.leaf).c_str(), diffs[k].key.subleaf,
+                  reg_name(diffs[k].reg), diffs[k].left, diffs[k].right);
   }
 }
 
@@ -324,6 +339,157 @@ TEST(SnapshotKvm, DeterminismWithTheInKernelIrqchip) {
   auto got = interrupted(2, iterations, true, 10, 3, &cycles);
   EXPECT_EQ(cycles, 10);
   EXPECT_TRUE(got == want) << "output differs from the uninterrupted run";
+}
+
+// `cpumodel` as a child process with stdout to a file; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_file) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  std::string bin = CPUMODEL_BINARY;
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  EXPECT_EQ(err, 0) << bin;
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_cli(const std::vector<std::string>& args, std::string* out) {
+  std::string file = temp_dir() + "/cli.out";
+  int rc = wait_exit(spawn(args, file));
+  std::ifstream in(file);
+  *out = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return rc;
+}
+
+// "vcpu N: 0x12345678" and "vcpu N: done 0x12345678" lines of `cpumodel restore`.
+void parse_restore(const std::string& text, std::vector<std::vector<uint32_t>>& into) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    unsigned n = 0, v = 0;
+    if (std::sscanf(line.c_str(), "vcpu %u: done 0x%x", &n, &v) == 2 || std::sscanf(line.c_str(), "vcpu %u: 0x%x", &n, &v) == 2)
+      if (n < into.size()) into[n].push_back(v);
+  }
+}
+
+size_t lines_in(const std::string& file) {
+  std::ifstream in(file);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// Snapshot in this process; `cpumodel restore --qmp` in a second process continues the guest and
+// is snapshotted again through QMP snapshot-save (quit); `cpumodel restore` in a third process
+// finishes it. The three outputs together are the uninterrupted run's. On the way: `state inspect`
+// reads the file, and migrate-check --state says ok for this host (and the resume then works: the
+// "false ok" hunt) and not ok for a host whose TSC differs.
+TEST(SnapshotKvm, ResumesAcrossFreshProcessesThroughTheCliAndQmp) {
+  REQUIRE_KVM();
+  if (::access(CPUMODEL_BINARY, X_OK) != 0) GTEST_SKIP() << CPUMODEL_BINARY << " not built";
+  const uint64_t iterations = 256 * 64;
+  auto want = reference(2, iterations, false);
+  std::string dir = temp_dir();
+  std::string a = dir + "/a.snap", b = dir + "/b.snap", qmp = "unix:" + dir + "/qmp.sock";
+  Output out(2);
+  auto m = boot(2, iterations, false, out);
+  ASSERT_TRUE(m);
+  Result<MachineReport> rep = input_error("not run");
+  std::atomic<bool> ended{false};
+  std::thread runner([&] { rep = m->run(); ended = true; });
+  out.wait_for(0, 5, ended);
+  ASSERT_TRUE(snapshot_machine(*m, a, info(), AfterSnapshot::kStop).ok());
+  runner.join();
+  ASSERT_TRUE(rep.ok());
+  ASSERT_FALSE(rep->all_done()) << "the guest ended before the first snapshot";
+  std::vector<std::vector<uint32_t>> got = out.values;
+
+  std::string text;
+  ASSERT_EQ(run_cli({"state", "inspect", a, "--json"}, &text), 0) << text;
+  EXPECT_NE(text.find("\"mode\": \"64-bit long mode\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"msr_count\""), std::string::npos) << text;
+  ASSERT_EQ(run_cli({"host", "--save", dir + "/here.yaml"}, &text), 0) << text;
+  EXPECT_EQ(run_cli({"migrate-check", "--state", a, "--to", dir + "/here.yaml"}, &text), 0) << text;
+  std::string gold = std::string(CPUMODEL_SHARED_DIR) + "/data/cpuid-dumps/x86_64-cpuid-Xeon-Gold-6148.xml";
+  EXPECT_EQ(run_cli({"migrate-check", "--state", a, "--to", gold, "--json"}, &text), 1) << text;
+  EXPECT_NE(text.find("TSC: "), std::string::npos) << text;
+
+  std::string b_out = dir + "/b.out";
+  pid_t pid = spawn({"restore", a, "--qmp", qmp}, b_out);
+  for (int i = 0; i < 500 && lines_in(b_out) < 40; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto saved = qmp_execute(qmp, "snapshot-save", "{\"path\": \"" + b + "\", \"quit\": true}", 10);
+  EXPECT_TRUE(saved.ok()) << saved.error().message;
+  EXPECT_EQ(wait_exit(pid), 0);
+  std::ifstream bin(b_out);
+  parse_restore(std::string((std::istreambuf_iterator<char>(bin)), std::istreambuf_iterator<char>()), got);
+  ASSERT_EQ(run_cli({"restore", b, "--no-verify-memory"}, &text), 0) << text;
+  parse_restore(text, got);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].size(), want[i].size()) << "vCPU " << i;
+    EXPECT_TRUE(got[i] == want[i]) << "vCPU " << i << ": output across three processes differs";
+  }
+  std::filesystem::remove_all(dir);
+}
+
+std::vector<std::string> hex_lines(const std::string& file) {
+  std::vector<std::string> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (line.size() == 8 && line.find_first_not_of("0123456789abcdef") == std::string::npos) out.push_back(line);
+  return out;
+}
+
+// verify --hold's guest, snapshotted through QMP snapshot-save (quit) and resumed by `cpumodel
+// restore` in another process: the serial output goes on exactly as the uninterrupted run's.
+TEST(SnapshotKvm, HoldGuestSnapshotThroughQmpResumesItsSerialOutput) {
+  REQUIRE_KVM();
+  if (::access(CPUMODEL_BINARY, X_OK) != 0) GTEST_SKIP() << CPUMODEL_BINARY << " not built";
+  std::string dir = temp_dir();
+  GuestCpuid guest;
+  guest.tables = {kvm_table(), kvm_table()};
+  guest.vcpus = {VcpuPlace{0, 0}, VcpuPlace{1, 1}};
+  auto serial = [](const std::string& file) { return ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644); };
+  HoldOptions o;
+  o.iterations = 48 * 4096;  // 48 lines from vCPU 0
+  o.serial_fd = serial(dir + "/ref.out");
+  auto ref = run_hold(guest, o);
+  ::close(o.serial_fd);
+  ASSERT_TRUE(ref.ok() && ref->all_done()) << (ref.ok() ? ref->failure() : ref.error().message);
+  auto want = hex_lines(dir + "/ref.out");
+  ASSERT_EQ(want.size(), 48u);
+
+  o.serial_fd = serial(dir + "/a.out");
+  o.qmp = "unix:" + dir + "/hold.sock";
+  Result<MachineReport> held = input_error("not run");
+  std::thread runner([&] { held = run_hold(guest, o); });
+  for (int i = 0; i < 1000 && hex_lines(dir + "/a.out").size() < 10; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto saved = qmp_execute(o.qmp, "snapshot-save", "{\"path\": \"" + dir + "/h.snap\", \"quit\": true}", 10);
+  runner.join();
+  ::close(o.serial_fd);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  std::string text;
+  ASSERT_EQ(run_cli({"restore", dir + "/h.snap"}, &text), 0) << text;
+  auto got = hex_lines(dir + "/a.out");
+  size_t before = got.size();
+  std::ofstream(dir + "/b.out") << text;
+  for (const auto& l : hex_lines(dir + "/b.out")) got.push_back(l);
+  EXPECT_GE(before, 10u);
+  EXPECT_LT(before, want.size()) << "the snapshot was taken before the end";
+  EXPECT_EQ(got, want);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

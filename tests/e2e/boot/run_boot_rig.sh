@@ -5,11 +5,13 @@
 # second cpio archive. Each line of COMMANDS_FILE runs as `cpumodel LINE` (see ../rig/init);
 # its output is between "@@BEGIN N" and "@@END N EXITCODE" on stdout.
 #
-# usage: run_boot_rig.sh CPUMODEL_BINARY DATA_DIR COMMANDS_FILE [TIMEOUT_SECONDS]
+# usage: run_boot_rig.sh CPUMODEL_BINARY DATA_DIR COMMANDS_FILE L2_INIT [TIMEOUT_SECONDS]
+#   L2_INIT: the static l2_init program (l2_init.c). /l2 also gets serial-input (a shell line for
+#   l2test=serial) and hold_test.sh (the QMP and pinning check).
 # Environment: RIG_KERNEL (default the newest /boot/vmlinuz-*), RIG_QEMU, RIG_SMP (default 2),
 #   RIG_EXTRA_DIR (a directory whose files are added under /l2 too).
 set -euo pipefail
-binary="$1" data="$2" commands="$3" timeout_s="${4:-600}"
+binary="$1" data="$2" commands="$3" l2_init="$4" timeout_s="${5:-600}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 qemu="${RIG_QEMU:-qemu-system-x86_64}"
 kernel="${RIG_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}"
@@ -22,13 +24,13 @@ trap 'rm -rf "$work"' EXIT
 "$here/../rig/build_initramfs.sh" "$work/rig.cpio.gz" "$binary" "$data" "$commands" "$kver"
 mkdir -p "$work/extra/l2"
 cp "$kernel" "$work/extra/l2/vmlinuz"
-"$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz"
+"$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz" "$l2_init"
 printf 'echo SERIAL-$((6*7))\n' > "$work/extra/l2/serial-input"
-printf 'go\n' > "$work/extra/l2/go"
+cp "$here/hold_test.sh" "$work/extra/l2/hold_test.sh"
 if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/"; fi
 (cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
 cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
 
 timeout --kill-after=10 "$timeout_s" "$qemu" -accel tcg -M microvm -cpu max -smp "${RIG_SMP:-2}" -m "${RIG_MEM:-2048}" \
   -nographic -no-reboot \
-  -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1"
+  -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000"

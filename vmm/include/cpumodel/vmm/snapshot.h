@@ -62,6 +62,14 @@ struct Restored {
 };
 
 Result<Restored> restore_machine(const std::string& path, const RestoreOptions& options);
+
+// QMP commands for a running Machine (verify --hold, restore --qmp): query-status, stop, cont,
+// quit, and snapshot-save {"path": FILE, "quit": false}: pause, write FILE (+ FILE.mem), then
+// continue (or quit; a machine stopped with `stop` stays paused). Replies as QEMU 7.2 shapes them
+// where QEMU has the command; snapshot-save returns {"path", "bytes", "memory-bytes", "ms",
+// "unsupported"}. `info` fills the snapshot header.
+class QmpServer;
+void add_machine_qmp_commands(QmpServer& server, Machine& machine, const SnapshotInfo& info);
 // The same, from a snapshot already read (its memory file relative to `path`).
 Result<Restored> restore_machine(const Snapshot& snapshot, const std::string& path, const RestoreOptions& options);
 

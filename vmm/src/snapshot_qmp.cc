@@ -1,0 +1,56 @@
+// QMP commands of a Machine: run state control and snapshot-save (snapshot.h).
+#include <cmath>
+
+#include "cpumodel/cpuid/json.h"
+#include "cpumodel/vmm/qmp.h"
+#include "cpumodel/vmm/snapshot.h"
+
+namespace cpumodel::vmm {
+
+void add_machine_qmp_commands(QmpServer& server, Machine& machine, const SnapshotInfo& info) {
+  QmpServer* srv = &server;
+  Machine* m = &machine;
+  server.add_command("query-status", [m](const JsonValue&) {
+    bool paused = m->paused();
+    return QmpOutcome::success(std::string("{\"status\": \"") + (paused ? "paused" : "running") +
+                               "\", \"singlestep\": false, \"running\": " + (paused ? "false" : "true") + "}");
+  });
+  server.add_command("stop", [m, srv](const JsonValue&) {
+    if (!m->paused()) {
+      if (auto st = m->pause(); !st) return QmpOutcome::failure(st.error().message);
+      srv->emit_event("STOP");
+    }
+    return QmpOutcome::success();
+  });
+  server.add_command("cont", [m, srv](const JsonValue&) {
+    if (m->paused()) {
+      m->resume();
+      srv->emit_event("RESUME");
+    }
+    return QmpOutcome::success();
+  });
+  server.add_command("quit", [m](const JsonValue&) {
+    m->stop();
+    return QmpOutcome::success();
+  });
+  server.add_command("snapshot-save", [m, srv, info](const JsonValue& args) {
+    const JsonValue* path = args.get("path");
+    if (!path || !path->is_string() || path->as_string().empty())
+      return QmpOutcome::failure("Parameter 'path' is missing", "GenericError");
+    const JsonValue* quit = args.get("quit");
+    AfterSnapshot then = m->paused() ? AfterSnapshot::kStayPaused
+                         : quit && quit->as_bool() ? AfterSnapshot::kStop
+                                                    : AfterSnapshot::kResume;
+    auto stats = snapshot_machine(*m, path->as_string(), info, then);
+    if (!stats) return QmpOutcome::failure(stats.error().message);
+    if (then == AfterSnapshot::kStop) srv->emit_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+    JsonWriter w(false);
+    w.begin_object().field("path", path->as_string()).field("bytes", stats->state_bytes);
+    w.field("memory-bytes", stats->memory_bytes).field("ms", std::round(stats->total_ms * 1000) / 1000);
+    w.key("unsupported").strings(stats->unsupported);
+    w.end_object();
+    return QmpOutcome::success(w.str());
+  });
+}
+
+}  // namespace cpumodel::vmm
