@@ -28,8 +28,8 @@ int run(const po::variables_map& vm) {
   if (!vm.count("files")) return fail("import: no input FILE given (see 'cpumodel import --help')");
   std::string dir = vm["out"].as<std::string>();
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    return fail("import: output directory '" + dir + "' does not exist");
+  if (::stat(dir.c_str(), &st) != 0) return fail("import: output directory '" + dir + "' does not exist");
+  if (!S_ISDIR(st.st_mode)) return fail("import: --out '" + dir + "' is a file, not a directory");
   auto files = vm["files"].as<std::vector<std::string>>();
   std::set<std::string> written;
   bool tty = stderr_is_tty() && files.size() > 20;

@@ -62,12 +62,32 @@ int run_command(const Command& c, std::vector<std::string> args) {
 Registrar::Registrar(const Command& c) { registry().push_back(c); }
 const std::vector<Command>& commands() { return registry(); }
 
+// Errors and warnings are one line whatever they quote (a file name, a token from the input):
+// control characters are written as escapes, bytes that are not printable ASCII as \xNN.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int fail(const Error& e) {
-  std::fprintf(stderr, "cpumodel: error: %s\n", e.message.c_str());
+  std::fprintf(stderr, "cpumodel: error: %s\n", one_line(e.message).c_str());
   return e.exit_code;
 }
 int fail(const std::string& message, int exit_code) { return fail(Error{message, exit_code}); }
-void warn(const std::string& message) { std::fprintf(stderr, "cpumodel: warning: %s\n", message.c_str()); }
+void warn(const std::string& message) {
+  std::fprintf(stderr, "cpumodel: warning: %s\n", one_line(message).c_str());
+}
 void note(const std::string& message) { std::fprintf(stderr, "cpumodel: note: %s\n", message.c_str()); }
 bool stderr_is_tty() { return ::isatty(2) == 1; }
 

@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "bundle.pb.h"
 #include "bundle_internal.h"
 
@@ -118,6 +120,8 @@ Status parse_bundle(pb::Bundle& b, std::string_view data, const std::string& nam
   if (!is_bundle(data))
     return input_error(name + ": not a cpumodel bundle (no bundle magic at the start of the file)");
   bool parsed = false;
+  // Protobuf logs its own parse complaints (invalid UTF-8...) to stderr; ours is the one-line error.
+  google::protobuf::LogSilencer silence;
   try {
     parsed = data.size() <= static_cast<size_t>(INT32_MAX) &&
              b.ParseFromArray(data.data(), static_cast<int>(data.size()));

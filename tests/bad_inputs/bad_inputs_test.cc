@@ -174,7 +174,8 @@ const std::vector<std::string>& commands() {
 
 std::string substitute(std::string s, const fs::path& out_dir) {
   auto replace = [&s](const std::string& from, const std::string& to) {
-    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+      s.replace(p, from.size(), to);
   };
   replace("@D", fixture().dir().string());
   replace("@O", out_dir.string());

@@ -162,7 +162,8 @@ std::vector<Case> make_cases() {
       {.name = "baseline_tsc_not_a_number", .command = "baseline", .args = {"@D/intel.xml", "--tsc-khz", "fast"},
        .exit_code = kUsage, .error = "'fast'.*--tsc-khz"},
       // --- migrate-check
-      {.name = "migrate_check_one_host", .command = "migrate-check", .args = {"--cpu", "Haswell", "--path", "@D/intel.xml"},
+      {.name = "migrate_check_one_host", .command = "migrate-check",
+       .args = {"--cpu", "Haswell", "--path", "@D/intel.xml"},
        .exit_code = kUsage, .error = "at least two hosts"},
       {.name = "migrate_check_empty_hop", .command = "migrate-check",
        .args = {"--cpu", "Haswell", "--path", "@D/intel.xml,,@D/intel2.xml"}, .exit_code = kUsage,
@@ -185,7 +186,8 @@ std::vector<Case> make_cases() {
       // These expand the CPU model against this host's KVM first, which may warn (QEMU's "host
       // doesn't support requested feature"): warnings are allowed, the error is still one line.
       {.name = "verify_kvm_absent", .command = "verify", .args = {"--cpu", "Haswell"}, .exit_code = kHost,
-       .error = "no-kvm: no such device", .stderr_rule = R::kErrorAndWarnings, .env = {"CPUMODEL_KVM_DEVICE=@D/no-kvm"}},
+       .error = "no-kvm: no such device", .stderr_rule = R::kErrorAndWarnings,
+       .env = {"CPUMODEL_KVM_DEVICE=@D/no-kvm"}},
       {.name = "verify_kvm_not_a_kvm_device", .command = "verify", .args = {"--cpu", "Haswell"}, .exit_code = kHost,
        .error = "/dev/null", .stderr_rule = R::kErrorAndWarnings, .env = {"CPUMODEL_KVM_DEVICE=/dev/null"}},
       {.name = "verify_kvm_not_permitted", .command = "verify", .args = {"--cpu", "Haswell"}, .exit_code = kHost,
@@ -227,13 +229,20 @@ std::vector<Case> make_cases() {
        .args = {"--cpu", "Haswell", "--kernel", "@D/bzImage", "--serial", "none",
                 "--timeout", "10", "--kvm-device", "@D/no-kvm"}, .exit_code = kHost,
        .error = "no-kvm: no such device", .stderr_rule = R::kErrorAndWarnings},
-      // --- vcpus (QMP of a running VM) and complete (shell completion)
+      // --- vcpus and qmp (a running VM's QMP socket), complete (shell completion)
       {.name = "vcpus_qmp_not_unix", .command = "vcpus", .args = {"--qmp", "tcp:127.0.0.1:4444"}, .exit_code = kUsage,
        .error = "--qmp tcp:127\\.0\\.0\\.1:4444: only unix:PATH"},
       {.name = "vcpus_qmp_no_vm", .command = "vcpus", .args = {"--qmp", "unix:@D/no-vm.qmp"}, .exit_code = kHost,
        .error = "no-vm\\.qmp: cannot connect: no such file"},
       {.name = "vcpus_qmp_not_a_socket", .command = "vcpus", .args = {"--qmp", "unix:@D/intel.xml"},
        .exit_code = kHost, .error = "intel\\.xml: cannot connect"},
+      {.name = "qmp_no_vm", .command = "qmp", .args = {"--qmp", "unix:@D/no-vm.qmp", "query-status"},
+       .exit_code = kHost, .error = "no-vm\\.qmp: cannot connect"},
+      {.name = "qmp_bad_arguments_json", .command = "qmp",
+       .args = {"--qmp", "unix:@D/no-vm.qmp", "query-status", "--arguments", "{bad"}, .exit_code = kUsage,
+       .error = "--arguments: JSON: .*column 2"},
+      {.name = "qmp_not_unix", .command = "qmp", .args = {"--qmp", "tcp:127.0.0.1:4444", "stop"}, .exit_code = kUsage,
+       .error = "only unix:PATH"},
       {.name = "complete_unknown_kind", .command = "complete", .args = {"colours"}, .exit_code = kUsage,
        .error = "got 'colours'"},
       {.name = "restore_newer_snapshot", .command = "restore", .args = {"@D/newer.snap"}, .exit_code = kUsage,

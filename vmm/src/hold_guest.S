@@ -1,7 +1,7 @@
 /* The guest of `verify --hold`: after the probe, every vCPU keeps computing a deterministic
    sequence (Knuth's MMIX LCG mixed with a 128 KiB table it reads back), so a snapshot taken at any
    moment and resumed elsewhere must give the same sequence. vCPU 0 prints its running checksum
-   on COM1 every 4096 iterations ("0123abcd\n"); the others compute silently. 64-bit long mode,
+   on COM1 every 1024 iterations ("0123abcd\n"); the others compute silently. 64-bit long mode,
    general registers only (kvm_pvm emulates guest instructions and fails on SSE/AVX).
 
    Entry: RDI = iterations (0: forever), RSI = this vCPU's table (128 KiB, zeroed), RDX = seed,
@@ -31,7 +31,7 @@ cpumodel_hold_guest_begin:
   rol $13, %rbx
   xor %rbx, %r8
   inc %r9
-  test $0xfff, %r9
+  test $0x3ff, %r9
   jnz 4f
   test %rbp, %rbp
   jz 4f
