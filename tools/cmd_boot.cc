@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
 #include <fstream>
 #include <iterator>
 
@@ -51,7 +52,7 @@ Result<SerialSetup> serial_setup(const std::string& spec) {
   return input_error("--serial " + spec + ": expected stdio, file:PATH or none");
 }
 
-Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpuid& guest) {
+Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpuid& guest, const SerialSetup& serial) {
   vmm::LinuxVmConfig c;
   c.device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
   auto ram = vmm::parse_memory_size(vm["m"].as<std::string>());
@@ -62,6 +63,8 @@ Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpu
   c.places = guest.vcpus;
   c.tables = guest.tables;
   c.timeout_s = vm["timeout"].as<double>();
+  c.serial_out_fd = serial.out_fd;
+  c.serial_in_fd = serial.in_fd;
   if (c.timeout_s < 0) return input_error("--timeout must be a number of seconds (0: none)");
   if (vm.count("pin")) {
     auto pins = vmm::parse_pin_map(vm["pin"].as<std::string>());
@@ -71,32 +74,24 @@ Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpu
   return c;
 }
 
-void print_stats(const vmm::LinuxVmResult& r, uint64_t ram_size) {
-  uint64_t overhead = r.peak_rss_kib > r.guest_resident_kib ? r.peak_rss_kib - r.guest_resident_kib : 0;
+void print_stats(const vmm::LinuxVmResult& r) {
+  auto sub = [](uint64_t a, uint64_t b) { return static_cast<unsigned long long>(a > b ? a - b : 0); };
+  auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   std::fprintf(stderr,
                "cpumodel: note: run %.0f ms, first serial output at %.0f ms, %llu serial bytes, %llu exits\n"
-               "cpumodel: note: peak RSS %llu KiB, guest RAM resident %llu KiB of %llu KiB, VMM overhead %llu KiB\n",
-               r.run_ms, r.first_output_ms, static_cast<unsigned long long>(r.serial_bytes),
-               static_cast<unsigned long long>(r.exits), static_cast<unsigned long long>(r.peak_rss_kib),
-               static_cast<unsigned long long>(r.guest_resident_kib),
-               static_cast<unsigned long long>(ram_size >> 10), static_cast<unsigned long long>(overhead));
+               "cpumodel: note: peak RSS %llu KiB, guest RAM resident %llu of %llu KiB: VMM overhead %llu KiB "
+               "(private %llu KiB, executable and shared libraries %llu KiB)\n",
+               r.run_ms, r.first_output_ms, u(r.serial_bytes), u(r.exits), u(r.peak_rss_kib),
+               u(r.guest_resident_kib), u(r.guest_ram_kib), sub(r.peak_rss_kib, r.guest_resident_kib),
+               sub(r.rss_anon_kib, r.guest_resident_kib), u(r.rss_file_kib));
 }
 
-int boot(vmm::LinuxVmConfig config, const std::string& qmp_spec, bool stats) {
-  uint64_t ram = config.ram_size;
-  std::unique_ptr<vmm::QmpServer> qmp;
-  if (!qmp_spec.empty()) {
-    auto s = vmm::QmpServer::listen(qmp_spec);
-    if (!s) return fail(s.error());
-    qmp = std::move(*s);
-  }
-  auto machine = vmm::LinuxVm::create(std::move(config));
-  if (!machine) return fail(machine.error());
+int boot(vmm::LinuxVm& machine, vmm::QmpServer* qmp, bool stats) {
   if (qmp) {
-    vmm::add_vm_qmp_commands(*qmp, **machine);
+    vmm::add_vm_qmp_commands(*qmp, machine);
     qmp->start();
   }
-  auto result = (*machine)->run();
+  auto result = machine.run();
   if (!result) return fail(result.error());
   if (qmp) {
     static const char* const kReason[] = {"guest-shutdown", "guest-reset", "host-qmp-quit", "host-signal",
@@ -105,7 +100,7 @@ int boot(vmm::LinuxVmConfig config, const std::string& qmp_spec, bool stats) {
     qmp->emit_event("SHUTDOWN", std::string("{\"guest\": ") + (guest ? "true" : "false") + ", \"reason\": \"" +
                                     kReason[static_cast<int>(result->end)] + "\"}");
   }
-  if (stats) print_stats(*result, ram);
+  if (stats) print_stats(*result);
   int code = result->exit_code();
   std::string line = std::string("guest ") + vmm::linux_vm_end_name(result->end) + ": " + result->what;
   if (code == kExitOk) {
@@ -116,6 +111,52 @@ int boot(vmm::LinuxVmConfig config, const std::string& qmp_spec, bool stats) {
   return fail(line, code);
 }
 
+// Reads the files, builds the guest CPUID tables and creates the VM; the file buffers and the
+// catalog are gone when it returns (the kernel and initrd live on in guest RAM).
+Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, const SmpConfig& smp,
+                                                const SerialSetup& serial) {
+  auto kernel = read_binary(vm["kernel"].as<std::string>(), "--kernel");
+  if (!kernel) return kernel.error();
+  std::vector<uint8_t> initrd;
+  if (vm.count("initrd")) {
+    auto i = read_binary(vm["initrd"].as<std::string>(), "--initrd");
+    if (!i) return i.error();
+    initrd = std::move(*i);
+  }
+  // Bad kernels, sizes and command lines are reported before anything else is looked at.
+  auto ram = vmm::parse_memory_size(vm["m"].as<std::string>());
+  if (!ram) return ram.error();
+  std::string kernel_name = vm["kernel"].as<std::string>();
+  std::string initrd_name = vm.count("initrd") ? vm["initrd"].as<std::string>() : "";
+  auto header = vmm::parse_setup_header(*kernel, kernel_name);
+  if (!header) return header.error();
+  vmm::LinuxBootConfig boot_check{*kernel, kernel_name, initrd, initrd_name, vm["append"].as<std::string>(), *ram, 0};
+  if (auto plan = vmm::plan_linux_boot(*header, boot_check); !plan) return plan.error();
+  std::string device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
+  auto host = vmm::kvm_host_profile(device);
+  if (!host) return host.error();
+  auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto cat = Catalog::load_default(dirs);
+  if (!cat) return cat.error();
+  auto x = cat->expand(vm["cpu"].as<std::string>(), &*host, false);
+  if (!x) return x.error();
+  for (const auto& w : x->warnings) warn(w);
+  auto guest = build_guest_cpuid(x->cpu, smp, &*host, {});
+  if (!guest) return guest.error();
+  for (const auto& w : guest->warnings) warn(w);
+  auto config = vm_config(vm, *guest, serial);
+  if (!config) return config.error();
+  config->kernel = *kernel;
+  config->initrd = initrd;
+  config->initrd_name = initrd_name;
+  if (vmm::detect_backend() == vmm::Backend::kPvm) {
+    config->pvm_watch_s = kPvmWatchSeconds;
+    // CPUMODEL_PVM_WATCH=SECONDS (0: off) overrides it, e.g. to measure or for a PVM-aware kernel.
+    if (const char* w = std::getenv("CPUMODEL_PVM_WATCH")) config->pvm_watch_s = std::atof(w);
+  }
+  return vmm::LinuxVm::create(std::move(*config));
+}
+
 int run(const po::variables_map& vm) {
   auto smp = parse_smp(vm["smp"].as<std::string>());
   if (!smp) return fail(smp.error());
@@ -124,51 +165,18 @@ int run(const po::variables_map& vm) {
     if (!cpus) return fail(cpus.error());
     if (auto st = vmm::apply_affinity(*cpus); !st) return fail(st.error());
   }
-  auto kernel = read_binary(vm["kernel"].as<std::string>(), "--kernel");
-  if (!kernel) return fail(kernel.error());
-  std::vector<uint8_t> initrd;
-  if (vm.count("initrd")) {
-    auto i = read_binary(vm["initrd"].as<std::string>(), "--initrd");
-    if (!i) return fail(i.error());
-    initrd = std::move(*i);
-  }
-  // Bad kernels, sizes and command lines are reported before anything else is looked at.
-  auto ram = vmm::parse_memory_size(vm["m"].as<std::string>());
-  if (!ram) return fail(ram.error());
-  std::string kernel_name = vm["kernel"].as<std::string>();
-  auto header = vmm::parse_setup_header(*kernel, kernel_name);
-  if (!header) return fail(header.error());
-  vmm::LinuxBootConfig boot_check{*kernel, kernel_name, initrd,
-                                  vm.count("initrd") ? vm["initrd"].as<std::string>() : "", vm["append"].as<std::string>(),
-                                  *ram, 0};
-  if (auto plan = vmm::plan_linux_boot(*header, boot_check); !plan) return fail(plan.error());
   auto serial = serial_setup(vm["serial"].as<std::string>());
   if (!serial) return fail(serial.error());
-  std::string device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
-  auto host = vmm::kvm_host_profile(device);
-  if (!host) return fail(host.error());
-  auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  auto cat = Catalog::load_default(dirs);
-  if (!cat) return fail(cat.error());
-  auto x = cat->expand(vm["cpu"].as<std::string>(), &*host, false);
-  if (!x) return fail(x.error());
-  for (const auto& w : x->warnings) warn(w);
-  auto guest = build_guest_cpuid(x->cpu, *smp, &*host, {});
-  if (!guest) return fail(guest.error());
-  for (const auto& w : guest->warnings) warn(w);
-  auto config = vm_config(vm, *guest);
-  if (!config) return fail(config.error());
-  config->kernel = *kernel;
-  config->initrd = initrd;
-  if (vm.count("initrd")) config->initrd_name = vm["initrd"].as<std::string>();
-  config->serial_out_fd = serial->out_fd;
-  config->serial_in_fd = serial->in_fd;
-  if (vmm::detect_backend() == vmm::Backend::kPvm) {
-    config->pvm_watch_s = kPvmWatchSeconds;
-    // CPUMODEL_PVM_WATCH=SECONDS (0: off) overrides it, e.g. to measure or for a PVM-aware kernel.
-    if (const char* w = std::getenv("CPUMODEL_PVM_WATCH")) config->pvm_watch_s = std::atof(w);
+  std::unique_ptr<vmm::QmpServer> qmp;
+  if (vm.count("qmp")) {
+    auto s = vmm::QmpServer::listen(vm["qmp"].as<std::string>());
+    if (!s) return fail(s.error());
+    qmp = std::move(*s);
   }
-  int code = boot(std::move(*config), vm.count("qmp") ? vm["qmp"].as<std::string>() : "", vm.count("stats") > 0);
+  auto machine = create_vm(vm, *smp, *serial);
+  if (!machine) return fail(machine.error());
+  ::malloc_trim(0);  // the catalog and file buffers go back to the system before the guest grows
+  int code = boot(**machine, qmp.get(), vm.count("stats") > 0);
   if (serial->owned) ::close(serial->out_fd);
   return code;
 }

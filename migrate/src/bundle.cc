@@ -62,6 +62,7 @@ Result<HostProfile> from_proto(const pb::Host& h, const std::string& bundle_name
   p.name = h.name();
   p.source = bundle_name + "#" + h.name();
   p.format = "bundle";
+  if (auto st = internal::validate_host_words(h, p.source); !st) return st.error();
   auto cpuid = internal::unpack_table(h.cpuid(), p.source);
   if (!cpuid) return cpuid.error();
   p.cpuid = std::move(*cpuid);
@@ -106,6 +107,36 @@ std::string encode_bundle(const std::vector<HostProfile>& hosts) {
 }
 
 namespace internal {
+
+namespace {
+
+bool valid_cpuid_words(const google::protobuf::RepeatedField<uint32_t>& w) {
+  if (w.size() % 6 != 0) return false;
+  for (int i = 0; i < w.size(); i += 6) {
+    if (w[i + 1] != 0 && !is_indexed_leaf(w[i])) return false;
+    if (i > 0 && (w[i - 6] > w[i] || (w[i - 6] == w[i] && w[i - 5] >= w[i + 1]))) return false;
+  }
+  return true;
+}
+
+bool valid_msr_words(const google::protobuf::RepeatedField<uint64_t>& w) {
+  if (w.size() % 2 != 0) return false;
+  for (int i = 0; i < w.size(); i += 2) {
+    if (w[i] > UINT32_MAX) return false;
+    if (i > 0 && w[i - 2] >= w[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status validate_host_words(const pb::Host& h, const std::string& where) {
+  if (!valid_cpuid_words(h.cpuid()) || !valid_cpuid_words(h.kvm_cpuid()))
+    return input_error(where + ": corrupt bundle: CPUID entries malformed, out of order or repeated");
+  if (!valid_msr_words(h.msrs()) || !valid_msr_words(h.kvm_msrs()))
+    return input_error(where + ": corrupt bundle: MSR list malformed, out of order or repeated");
+  return ok_status();
+}
 
 Result<CpuidTable> unpack_table(const google::protobuf::RepeatedField<uint32_t>& words, const std::string& where) {
   if (words.size() % 6 != 0)

@@ -1,6 +1,7 @@
 // Snapshot <-> cpumodel.snap.Snapshot (state.proto). Registers are copied field by field; the
 // field lists are written once (X-macros) and serve both directions.
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <exception>
 
@@ -309,6 +310,8 @@ std::string snapshot_payload(const Snapshot& s) {
 
 Result<Snapshot> parse_snapshot_payload(std::string_view bytes, const std::string& name) {
   snap::Snapshot p;
+  // Protobuf logs its own complaints (invalid UTF-8...) to stderr; ours is the one-line error.
+  google::protobuf::LogSilencer silence;
   try {
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
     if (!p.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())

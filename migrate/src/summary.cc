@@ -152,12 +152,6 @@ HostSummary summarize(const std::string& name, const View& raw, const View& gues
   return s;
 }
 
-bool sorted_entries(const Words32& w) {
-  for (int i = 6; i < w.size(); i += 6)
-    if (w[i - 6] > w[i] || (w[i - 6] == w[i] && w[i - 5] >= w[i + 1])) return false;
-  return true;
-}
-
 Status summarize_bundle(std::string_view data, const std::string& path, std::vector<HostSummary>& out) {
   google::protobuf::Arena arena;
   auto* b = google::protobuf::Arena::CreateMessage<pb::Bundle>(&arena);
@@ -165,18 +159,13 @@ Status summarize_bundle(std::string_view data, const std::string& path, std::vec
   if (!st) return st;
   out.reserve(out.size() + static_cast<size_t>(b->hosts_size()));
   for (const auto& h : b->hosts()) {
-    if (h.cpuid_size() % 6 != 0 || h.kvm_cpuid_size() % 6 != 0 || h.msrs_size() % 2 || h.kvm_msrs_size() % 2)
-      return input_error(path + "#" + h.name() + ": corrupt bundle: malformed CPUID or MSR list");
-    if (!sorted_entries(h.cpuid()) || !sorted_entries(h.kvm_cpuid()))
-      return input_error(path + "#" + h.name() + ": corrupt bundle: CPUID entries out of order or repeated");
+    if (auto st = internal::validate_host_words(h, path + "#" + h.name()); !st) return st;
     std::optional<double> tsc;
     if (h.has_tsc_khz()) tsc = h.tsc_khz();
     PackedView raw{h.cpuid(), h.msrs()};
-    if (h.has_kvm_cpuid())
-      out.push_back(summarize(h.name(), raw, PackedView{h.kvm_cpuid(), h.has_kvm_msrs() ? h.kvm_msrs() : h.msrs()},
-                              true, tsc));
-    else
-      out.push_back(summarize(h.name(), raw, raw, false, tsc));
+    // The guest view is HostProfile's: KVM's table and MSRs where the bundle has them, else the raw ones.
+    PackedView guest{h.has_kvm_cpuid() ? h.kvm_cpuid() : h.cpuid(), h.has_kvm_msrs() ? h.kvm_msrs() : h.msrs()};
+    out.push_back(summarize(h.name(), raw, guest, h.has_kvm_cpuid(), tsc));
   }
   return ok_status();
 }

@@ -178,6 +178,7 @@ std::string substitute(std::string s, const fs::path& out_dir) {
       s.replace(p, from.size(), to);
   };
   replace("@D", fixture().dir().string());
+  replace("@S", std::string(CPUMODEL_SOURCE_DIR) + "/tests/bad_inputs/data");
   replace("@O", out_dir.string());
   replace("@C", std::to_string(::sysconf(_SC_NPROCESSORS_CONF)));
   return s;

@@ -257,6 +257,8 @@ std::vector<Case> make_cases() {
        .error = "empty\\.txt: not a cpumodel snapshot"},
       {.name = "state_truncated_snapshot", .command = "state", .args = {"inspect", "@D/truncated.snap"},
        .exit_code = kUsage, .error = "truncated\\.snap: truncated"},
+      {.name = "state_snapshot_bad_utf8", .command = "state", .args = {"inspect", "@S/badutf8.snap"},
+       .exit_code = kUsage, .error = "badutf8\\.snap: .*does not parse"},
       {.name = "state_snapshot_is_directory", .command = "state", .args = {"inspect", "@D/adir"}, .exit_code = kUsage,
        .error = "adir: is a directory"},
   };

@@ -22,7 +22,7 @@ enum class Need {
 struct Case {
   std::string name;               // gtest name: [A-Za-z0-9_]
   std::string command;            // subcommand (skipped when this build lacks it); "" for none
-  // @D = fixture dir, @O = this case's output dir, @C = a CPU number this host
+  // @D = fixture dir, @S = tests/bad_inputs/data, @O = this case's output dir, @C = a CPU number this host
   // does not have (the count of configured CPUs); also substituted in `error` and `env`.
   std::vector<std::string> args;
   int exit_code = 2;              // ../shared/CLI.md

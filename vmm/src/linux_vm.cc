@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -159,6 +160,8 @@ struct LinuxVm::Impl {
   bool handle_exit(unsigned index);
   void input_thread(bool raw);
   void kick_until(const std::function<bool()>& done);
+  void wait_for_end();
+  LinuxVmResult result() const;
 };
 
 void LinuxVm::Impl::irq_line(uint32_t gsi, bool level) {
@@ -256,7 +259,10 @@ Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
   auto plan = write_linux_boot(mem, boot);
   if (!plan) return plan.error();
   m.plan = std::move(*plan);
-  if (auto r = write_mp_table(mem, LinuxLayout::kMpTable, pc); !r) return r.error();
+  // The MP table cannot name APIC IDs above 254; such guests have the MADT's x2APIC entries only.
+  bool small_ids = std::all_of(pc.cpus.begin(), pc.cpus.end(), [](const PlatformCpu& c) { return c.apic_id < 0xff; });
+  if (small_ids)
+    if (auto r = write_mp_table(mem, LinuxLayout::kMpTable, pc); !r) return r.error();
   if (auto r = write_acpi_tables(mem, LinuxLayout::kAcpiTables, pc); !r) return r.error();
   if (auto st = m.create_vcpus(); !st) return st.error();
   m.tids = std::vector<std::atomic<pid_t>>(m.vcpus.size());
@@ -397,61 +403,84 @@ void LinuxVm::Impl::input_thread(bool raw) {
   }
 }
 
+Clock::time_point after(Clock::time_point start, double seconds) {
+  if (seconds <= 0) return Clock::time_point::max();
+  return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Waits until something ends the run, ending it at --timeout and at the kvm_pvm watch.
+void LinuxVm::Impl::wait_for_end() {
+  std::unique_lock<std::mutex> lock(mu);
+  auto deadline = after(start, config.timeout_s), watch = after(start, config.pvm_watch_s);
+  auto ended = [&] { return end.has_value(); };
+  while (!end) {
+    auto next = std::min(deadline, watch);
+    if (next == Clock::time_point::max()) return cv.wait(lock, ended);
+    if (cv.wait_until(lock, next, ended)) return;
+    lock.unlock();
+    if (Clock::now() >= watch) {
+      watch = Clock::time_point::max();
+      if (serial->bytes_out() == 0)
+        finish(LinuxVmEnd::kNoProgress,
+               "the guest kernel wrote nothing to the serial port in " + std::to_string(int(config.pvm_watch_s)) +
+                   " s: this host's KVM backend (" + backend_name(kvm.backend()) +
+                   ") cannot run an unmodified Linux kernel; use a host with kvm_intel or kvm_amd");
+    }
+    if (Clock::now() >= deadline)
+      finish(LinuxVmEnd::kTimeout,
+             "the guest was still running after --timeout " + std::to_string(config.timeout_s).substr(0, 6) + " s");
+    lock.lock();
+  }
+}
+
+LinuxVmResult LinuxVm::Impl::result() const {
+  LinuxVmResult r = *end;
+  r.run_ms = ms_since(start);
+  int64_t first = first_output_us.load();
+  r.first_output_ms = first < 0 ? -1 : static_cast<double>(first) / 1000.0;
+  r.serial_bytes = serial->bytes_out();
+  r.exits = exits.load();
+  r.peak_rss_kib = status_kib("VmHWM:");
+  r.rss_anon_kib = status_kib("RssAnon:");
+  r.rss_file_kib = status_kib("RssFile:") + status_kib("RssShmem:");  // libraries on tmpfs/ramfs are shmem
+  r.guest_ram_kib = config.ram_size >> 10;
+  r.guest_resident_kib = resident_kib(low->memory()) + (high ? resident_kib(high->memory()) : 0);
+  return r;
+}
+
 Result<LinuxVmResult> LinuxVm::run() {
   Impl& m = *impl_;
   if (m.ran) return input_error("a LinuxVm runs once");
   m.ran = true;
   kick_signal();
   size_t n = m.vcpus.size();
+  // SIGTERM, SIGINT and SIGHUP end the run like QMP quit (the terminal is restored, the socket
+  // removed): blocked in every thread this starts, taken by one that waits for them.
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  std::thread signals([&m, &stop_signals] {
+    while (!m.ending.load()) {
+      timespec ts{0, 100 * 1000 * 1000};
+      int sig = ::sigtimedwait(&stop_signals, nullptr, &ts);
+      if (sig > 0) m.finish(LinuxVmEnd::kQuit, std::string("terminated by signal ") + ::strsignal(sig));
+    }
+  });
   RawTerminal terminal(m.config.serial_in_fd);
   m.start = Clock::now();
   std::thread input;
   if (m.config.serial_in_fd >= 0) input = std::thread([&m, raw = terminal.active()] { m.input_thread(raw); });
   m.threads.reserve(n);
   for (size_t i = 0; i < n; ++i) m.threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
-  {
-    std::unique_lock<std::mutex> lock(m.mu);
-    auto deadline = m.config.timeout_s > 0 ? m.start + std::chrono::duration_cast<Clock::duration>(
-                                                           std::chrono::duration<double>(m.config.timeout_s))
-                                           : Clock::time_point::max();
-    auto watch = m.config.pvm_watch_s > 0 ? m.start + std::chrono::duration_cast<Clock::duration>(
-                                                          std::chrono::duration<double>(m.config.pvm_watch_s))
-                                          : Clock::time_point::max();
-    while (!m.end) {
-      auto next = std::min(deadline, watch);
-      if (next == Clock::time_point::max()) {
-        m.cv.wait(lock, [&] { return m.end.has_value(); });
-        break;
-      }
-      if (m.cv.wait_until(lock, next, [&] { return m.end.has_value(); })) break;
-      lock.unlock();
-      if (Clock::now() >= watch) {
-        watch = Clock::time_point::max();
-        if (m.serial->bytes_out() == 0)
-          m.finish(LinuxVmEnd::kNoProgress,
-                   "the guest kernel wrote nothing to the serial port in " + std::to_string(int(m.config.pvm_watch_s)) +
-                       " s: this host's KVM backend (" + backend_name(m.kvm.backend()) +
-                       ") cannot run an unmodified Linux kernel; use a host with kvm_intel or kvm_amd");
-      }
-      if (Clock::now() >= deadline)
-        m.finish(LinuxVmEnd::kTimeout, "the guest was still running after --timeout " +
-                                           std::to_string(m.config.timeout_s).substr(0, 6) + " s");
-      lock.lock();
-    }
-  }
+  m.wait_for_end();
   m.kick_until([&] { return m.finished == n; });
   for (auto& t : m.threads) t.join();
   m.stop_input.store(true);
   if (input.joinable()) input.join();
-  LinuxVmResult r = *m.end;
-  r.run_ms = ms_since(m.start);
-  int64_t first = m.first_output_us.load();
-  r.first_output_ms = first < 0 ? -1 : static_cast<double>(first) / 1000.0;
-  r.serial_bytes = m.serial->bytes_out();
-  r.exits = m.exits.load();
-  r.peak_rss_kib = status_kib("VmHWM:");
-  r.guest_resident_kib = resident_kib(m.low->memory()) + (m.high ? resident_kib(m.high->memory()) : 0);
-  return r;
+  signals.join();
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  return m.result();
 }
 
 void LinuxVm::pause() {

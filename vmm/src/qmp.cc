@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -121,7 +123,13 @@ void QmpServer::add_command(const std::string& name, QmpHandler handler) { comma
 bool QmpServer::has_command(const std::string& name) const { return commands_.count(name) > 0; }
 
 void QmpServer::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { serve(); });
+  if (!thread_.joinable())
+    thread_ = std::thread([this] {
+      sigset_t all;  // a service thread: process-directed signals go to the VMM's own threads
+      sigfillset(&all);
+      ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+      serve();
+    });
 }
 
 std::string QmpServer::handle(std::string_view request, bool& negotiated) {

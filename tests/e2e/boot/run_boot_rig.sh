@@ -26,7 +26,7 @@ mkdir -p "$work/extra/l2"
 cp "$kernel" "$work/extra/l2/vmlinuz"
 "$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz" "$l2_init"
 printf 'echo SERIAL-$((6*7))\n' > "$work/extra/l2/serial-input"
-cp "$here/hold_test.sh" "$work/extra/l2/hold_test.sh"
+cp "$here/hold_test.sh" "$here/timeboot.sh" "$work/extra/l2/"
 if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/"; fi
 (cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
 cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"

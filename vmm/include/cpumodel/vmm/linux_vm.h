@@ -66,7 +66,10 @@ struct LinuxVmResult {
   uint64_t serial_bytes = 0;
   uint64_t exits = 0;      // exits to user space, all vCPUs
   uint64_t peak_rss_kib = 0;     // VmHWM at the end
+  uint64_t rss_anon_kib = 0;     // RssAnon at the end: heap, stacks and guest RAM
+  uint64_t rss_file_kib = 0;     // RssFile + RssShmem at the end: the executable and shared libraries
   uint64_t guest_resident_kib = 0;  // guest RAM pages resident at the end (mincore)
+  uint64_t guest_ram_kib = 0;
   // The exit code of ../shared/CLI.md for this end: 0 powered off / rebooted / quit, 1 timeout or
   // failure, 3 no progress.
   int exit_code() const;

@@ -1,0 +1,318 @@
+// `cpumodel boot` proven on a real (nested) KVM: the rig (tests/e2e/rig: QEMU TCG emulating an AMD
+// CPU with SVM, kvm-amd inside) runs our binary, which boots Debian's kernel with a small initramfs
+// (boot/l2_init.c) that prints /proc/cpuinfo facts. One rig boot, four level-2 boots:
+//   1. Haswell-noTSX,+aes,-avx  -smp 8,sockets=2,cores=2,threads=2  serial input, poweroff
+//   2. Cascadelake-Server       -smp 8,sockets=1,cores=4,threads=2  --pin, QMP, poweroff (hold_test.sh)
+//   3. EPYC-Rome                -smp 4,sockets=2,cores=2            reboot
+//   4. Nehalem                  -smp 3 (3 cores)                    poweroff
+// CPUMODEL_RIG_FULL=1 adds Opteron_G3 -smp 1 (1x1x1) and Skylake-Client -smp 2,threads=2.
+// Expected values come from the catalog (`cpumodel show/expand --json`) and Linux's /proc/cpuinfo
+// rules (arch/x86/kernel/cpu/proc.c: physical id = package, siblings = logical CPUs per package,
+// cpu cores = cores per package), i.e. what QEMU gives the same -smp. Label `slow`.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string run_capture(const std::string& cmd, int* status = nullptr) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = ::pclose(p);
+  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+bool have(const std::string& cmd) { return std::system(("command -v " + cmd + " >/dev/null 2>&1").c_str()) == 0; }
+
+std::string newest_kernel() {
+  std::string k = run_capture("ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1");
+  while (!k.empty() && k.back() == '\n') k.pop_back();
+  return !k.empty() && ::access(k.c_str(), R_OK) == 0 ? k : "";
+}
+
+struct CpuLine {
+  int processor = -1, physical = -1, core = -1, siblings = -1, cores = -1, apicid = -1;
+};
+
+struct Section {
+  std::string command;
+  int exit_code = -1;
+  std::string text;
+  std::vector<CpuLine> cpus;
+  int nproc = -1;
+  std::string model, vendor;
+  std::set<std::string> flags;
+  std::vector<std::string> hold;  // "@@HOLD ..." lines
+};
+
+std::vector<Section> parse_rig(const std::string& out) {
+  std::vector<Section> sections;
+  std::istringstream in(out);
+  Section* cur = nullptr;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && line.back() == '\r') line.pop_back();  // one CR per tty on the way
+    if (line.rfind("@@BEGIN ", 0) == 0) {
+      sections.emplace_back();
+      cur = &sections.back();
+      cur->command = line.substr(line.find(' ', 8) + 1);
+      continue;
+    }
+    if (!cur) continue;
+    if (line.rfind("@@END ", 0) == 0) {
+      cur->exit_code = std::atoi(line.substr(line.rfind(' ') + 1).c_str());
+      cur = nullptr;
+      continue;
+    }
+    cur->text += line + "\n";
+    if (line.rfind("@@HOLD ", 0) == 0) cur->hold.push_back(line.substr(7));
+    if (line.rfind("@@L2 ", 0) != 0) continue;
+    std::istringstream l(line.substr(5));
+    std::string key;
+    l >> key;
+    std::string rest;
+    std::getline(l, rest);
+    if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+    if (key == "cpu") {
+      CpuLine c;
+      std::istringstream r(rest);
+      r >> c.processor >> c.physical >> c.core >> c.siblings >> c.cores >> c.apicid;
+      cur->cpus.push_back(c);
+    } else if (key == "nproc") {
+      cur->nproc = std::atoi(rest.c_str());
+    } else if (key == "model") {
+      cur->model = rest;
+    } else if (key == "vendor") {
+      cur->vendor = rest;
+    } else if (key == "flags") {
+      std::istringstream f(rest);
+      for (std::string flag; f >> flag;) cur->flags.insert(flag);
+    }
+  }
+  return sections;
+}
+
+// From the catalog: `cpumodel show MODEL --json` model_id and vendor; `expand SPEC --json` features.
+std::string json_string(const std::string& json, const std::string& key) {
+  std::smatch m;
+  if (std::regex_search(json, m, std::regex("\"" + key + "\": \"([^\"]*)\""))) return m[1];
+  return "";
+}
+
+std::set<std::string> json_features(const std::string& json) {
+  std::set<std::string> out;
+  auto p = json.find("\"features\"");
+  if (p == std::string::npos) return out;
+  auto end = json.find(']', p);
+  std::regex name("\"([^\"]+)\"");
+  std::string list = json.substr(p + 10, end - p - 10);
+  for (std::sregex_iterator it(list.begin(), list.end(), name), e; it != e; ++it) out.insert((*it)[1]);
+  return out;
+}
+
+std::string cli(const std::string& args) {
+  return run_capture(std::string("CPUMODEL_DATA_DIR=" CPUMODEL_SOURCE_DATA_DIR " " CPUMODEL_BINARY " ") + args +
+                     " 2>/dev/null");
+}
+
+// Features spelled the same in /proc/cpuinfo and QEMU that the rig's host (TCG's `max` under
+// kvm-amd) can give: a guest flag from this list the model lacks would be a leak.
+const char* const kSameName[] = {"aes", "pclmulqdq", "movbe", "rdrand", "f16c", "sse4a", "ssse3", "popcnt",
+                                 "fsgsbase", "bmi1", "bmi2", "adx", "smap", "smep", "clflushopt", "clwb",
+                                 "3dnowprefetch", "pdpe1gb", "avx", "avx2", "fma", "umip", "abm"};
+
+class BootRig : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // CPUMODEL_BOOT_RIG_LOG=FILE checks the output of an earlier run instead of running the rig.
+    if (const char* log = std::getenv("CPUMODEL_BOOT_RIG_LOG"); log && *log) {
+      std::ifstream in(log);
+      output_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      sections_ = parse_rig(output_);
+      return;
+    }
+    kernel_ = newest_kernel();
+    if (kernel_.empty() || !have("qemu-system-x86_64") || !have("cpio") || ::access("/bin/busybox", X_OK) != 0) {
+      skip_ = "needs /boot/vmlinuz-* (linux-image-amd64), qemu-system-x86, busybox-static and cpio";
+      return;
+    }
+    const std::string k = "--kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz -m 256M";
+    const std::string a = "console=ttyS0 quiet panic=-1 mitigations=off";
+    std::vector<std::string> lines = {
+        "boot --cpu Haswell-noTSX,+aes,-avx --smp 8,sockets=2,cores=2,threads=2 " + k + " --append \"" + a +
+            " l2test=serial\" --stats < /l2/serial-input",
+        "--version; sh /l2/hold_test.sh --cpu Cascadelake-Server --smp 8,sockets=1,cores=4,threads=2 "
+        "--pin 0:0,1:1,2:0,3:1,4:0,5:1,6:0,7:1 " + k + " --append \"" + a + " l2test=hold\" --stats",
+        "boot --cpu EPYC-Rome --smp 4,sockets=2,cores=2 " + k + " --append \"" + a + " l2test=reboot\" < /dev/null",
+        "boot --cpu Nehalem --smp 3 " + k + " --append \"" + a + "\" < /dev/null",
+    };
+    if (const char* full = std::getenv("CPUMODEL_RIG_FULL"); full && *full == '1') {
+      lines.push_back("boot --cpu Opteron_G3 --smp 1 " + k + " --append \"" + a + "\" < /dev/null");
+      lines.push_back("boot --cpu Skylake-Client --smp 2,threads=2 " + k + " --append \"" + a + "\" < /dev/null");
+    }
+    char dir[] = "/tmp/cpumodel-bootrig-XXXXXX";
+    if (!::mkdtemp(dir)) {
+      skip_ = "mkdtemp failed";
+      return;
+    }
+    std::string commands = std::string(dir) + "/commands";
+    std::ofstream(commands) << [&] {
+      std::string s;
+      for (const auto& l : lines) s += l + "\n";
+      return s;
+    }();
+    std::string cmd = std::string(CPUMODEL_E2E_DIR "/boot/run_boot_rig.sh " CPUMODEL_BINARY " " CPUMODEL_SOURCE_DATA_DIR " ") +
+                      commands + " " CPUMODEL_L2_INIT " 1500 2>&1";
+    output_ = run_capture(cmd, &status_);
+    std::ofstream(std::string(dir) + "/rig.log") << output_;
+    std::fprintf(stderr, "rig log: %s/rig.log\n", dir);
+    sections_ = parse_rig(output_);
+  }
+
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    ASSERT_NE(output_.find("@@RIG kvm ready"), std::string::npos) << "no SVM KVM in the rig:\n" << tail();
+  }
+
+  static std::string tail() { return output_.size() > 4000 ? output_.substr(output_.size() - 4000) : output_; }
+
+  const Section& section(size_t i) {
+    static Section empty;
+    if (i >= sections_.size()) {
+      ADD_FAILURE() << "rig section " << i + 1 << " missing:\n" << tail();
+      return empty;
+    }
+    return sections_[i];
+  }
+
+  // Model name and vendor as the catalog says; no same-named feature the model lacks.
+  void expect_model(const Section& s, const std::string& model, const std::string& spec) {
+    std::string show = cli("show " + model + " --json");
+    EXPECT_EQ(s.model, json_string(show, "model_id")) << model;
+    EXPECT_EQ(s.vendor, json_string(show, "vendor")) << model;
+    auto features = json_features(cli("expand " + spec + " --json"));
+    ASSERT_FALSE(features.empty()) << spec;
+    for (const char* f : kSameName) {
+      if (s.flags.count(f)) {
+        EXPECT_TRUE(features.count(f)) << spec << ": the guest has " << f << ", the model does not";
+      }
+    }
+  }
+
+  // Linux's /proc/cpuinfo topology for `sockets x cores x threads` (QEMU's APIC ID layout).
+  void expect_topology(const Section& s, int sockets, int cores, int threads) {
+    int n = sockets * cores * threads;
+    EXPECT_EQ(s.nproc, n);
+    ASSERT_EQ(static_cast<int>(s.cpus.size()), n) << s.text;
+    int core_bits = 0, thread_bits = 0;
+    while ((1 << core_bits) < cores) ++core_bits;
+    while ((1 << thread_bits) < threads) ++thread_bits;
+    for (int i = 0; i < n; ++i) {
+      const CpuLine& c = s.cpus[i];
+      int socket = i / (cores * threads), core = (i / threads) % cores, thread = i % threads;
+      EXPECT_EQ(c.processor, i);
+      EXPECT_EQ(c.physical, socket) << "cpu " << i;
+      EXPECT_EQ(c.core, core) << "cpu " << i;
+      EXPECT_EQ(c.siblings, cores * threads) << "cpu " << i;
+      EXPECT_EQ(c.cores, cores) << "cpu " << i;
+      EXPECT_EQ(c.apicid, (socket << (core_bits + thread_bits)) | (core << thread_bits) | thread) << "cpu " << i;
+    }
+  }
+
+  static inline std::string kernel_, skip_, output_;
+  static inline int status_ = -1;
+  static inline std::vector<Section> sections_;
+};
+
+TEST_F(BootRig, HaswellPlusAesMinusAvxTwoSocketsTwoCoresTwoThreadsSerialInput) {
+  const Section& s = section(0);
+  EXPECT_EQ(s.exit_code, 0) << s.text;
+  EXPECT_NE(s.text.find("guest powered off"), std::string::npos) << s.text;
+  expect_model(s, "Haswell-noTSX", "Haswell-noTSX,+aes,-avx");
+  EXPECT_TRUE(s.flags.count("aes")) << s.text;
+  for (const char* f : {"avx", "avx2", "fma", "f16c"}) EXPECT_FALSE(s.flags.count(f)) << f;
+  expect_topology(s, 2, 2, 2);
+  // The line typed on the console ran in the guest: $((6*7)) was evaluated there.
+  EXPECT_NE(s.text.find("SERIAL-42"), std::string::npos) << s.text;
+  EXPECT_NE(s.text.find("@@L2 ran 'echo SERIAL-$((6*7))': status 0"), std::string::npos);
+}
+
+TEST_F(BootRig, CascadelakeOneSocketFourCoresTwoThreadsPinnedWithQmp) {
+  const Section& s = section(1);
+  EXPECT_EQ(s.exit_code, 0) << s.text;
+  EXPECT_NE(s.text.find("guest powered off"), std::string::npos) << s.text;
+  expect_model(s, "Cascadelake-Server", "Cascadelake-Server");
+  expect_topology(s, 1, 4, 2);
+  std::map<int, std::string> allowed;  // vCPU -> Cpus_allowed_list of its thread
+  std::map<int, std::string> qmp_tid;  // vCPU -> thread id QMP reported
+  int qmp_rows = 0;
+  std::string status, stop, cont;
+  for (const auto& h : s.hold) {
+    std::smatch m;
+    if (std::regex_match(h, m, std::regex("task vcpu_(\\d+) Cpus_allowed_list:(\\S+)"))) allowed[std::stoi(m[1])] = m[2];
+    if (std::regex_match(h, m, std::regex("vcpus (\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +\\S+ +(\\S+)"))) {
+      ++qmp_rows;
+      int v = std::stoi(m[1]);
+      EXPECT_EQ(std::stoi(m[3]), 0) << h;           // socket
+      EXPECT_EQ(std::stoi(m[5]), (v / 2) % 4) << h;  // core
+      EXPECT_EQ(std::stoi(m[6]), v % 2) << h;        // thread
+      EXPECT_EQ(m[7], std::to_string(v % 2)) << "allowed CPUs QMP's thread has: " << h;
+    }
+    if (h.rfind("status ", 0) == 0) status = h;
+    if (h.rfind("stop ", 0) == 0) stop = h;
+    if (h.rfind("cont ", 0) == 0) cont = h;
+  }
+  EXPECT_EQ(qmp_rows, 8) << s.text;
+  ASSERT_EQ(allowed.size(), 8u) << s.text;
+  for (const auto& [v, cpus] : allowed) EXPECT_EQ(cpus, std::to_string(v % 2)) << "vcpu " << v;
+  EXPECT_NE(status.find("\"status\": \"running\""), std::string::npos) << status;
+  EXPECT_NE(stop.find("\"status\": \"paused\""), std::string::npos) << stop;
+  EXPECT_NE(cont.find("\"status\": \"running\""), std::string::npos) << cont;
+  EXPECT_NE(s.text.find("@@L2 got 'go'"), std::string::npos) << "the guest ran on after stop/cont";
+}
+
+TEST_F(BootRig, EpycRomeTwoSocketsTwoCoresReboots) {
+  const Section& s = section(2);
+  EXPECT_EQ(s.exit_code, 0) << s.text;
+  EXPECT_NE(s.text.find("guest rebooted"), std::string::npos) << s.text;
+  expect_model(s, "EPYC-Rome", "EPYC-Rome");
+  expect_topology(s, 2, 2, 1);
+}
+
+TEST_F(BootRig, NehalemThreeCores) {
+  const Section& s = section(3);
+  EXPECT_EQ(s.exit_code, 0) << s.text;
+  EXPECT_NE(s.text.find("guest powered off"), std::string::npos) << s.text;
+  expect_model(s, "Nehalem", "Nehalem");
+  expect_topology(s, 1, 3, 1);
+  for (const char* f : {"aes", "pclmulqdq", "movbe"}) EXPECT_FALSE(s.flags.count(f)) << f;
+}
+
+TEST_F(BootRig, FullGridOldAmdAndSkylakeThreads) {
+  if (sections_.size() < 6) GTEST_SKIP() << "set CPUMODEL_RIG_FULL=1 for Opteron_G3 1x1x1 and Skylake-Client 1x1x2";
+  const Section& o = section(4);
+  EXPECT_EQ(o.exit_code, 0) << o.text;
+  expect_model(o, "Opteron_G3", "Opteron_G3");
+  expect_topology(o, 1, 1, 1);
+  const Section& k = section(5);
+  EXPECT_EQ(k.exit_code, 0) << k.text;
+  expect_model(k, "Skylake-Client", "Skylake-Client");
+  expect_topology(k, 1, 1, 2);
+}
+
+}  // namespace
