@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "compiled_catalog.h"
 #include "raw_model.h"
 
 namespace cpumodel {
@@ -350,29 +351,73 @@ Result<std::vector<std::string>> yaml_files(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+std::vector<std::string_view>& compiled_blobs() {
+  static std::vector<std::string_view> blobs;
+  return blobs;
+}
+
+bool compiled_catalog_disabled() {
+  const char* env = std::getenv("CPUMODEL_COMPILED_CATALOG");
+  return env && std::string_view(env) == "off";
+}
+
+}  // namespace
+
+void Catalog::register_compiled(std::string_view blob) { compiled_blobs().push_back(blob); }
+
+Result<std::string> Catalog::compile() const {
+  return detail::encode_compiled_catalog(entries_, files_, files_fingerprint_);
+}
+
+void Catalog::build_index() {
+  names_.clear();
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const ModelEntry& e = entries_[i];
+    names_.push_back({lower(e.name), i});
+    if (!e.alias.empty()) names_.push_back({lower(e.alias), i});
+    if (e.kind == ModelEntry::Kind::kModel && e.version && e.is_default_version)
+      names_.push_back({lower(e.base_name), i});
+  }
+  std::sort(names_.begin(), names_.end());
+}
+
 Result<Catalog> Catalog::load(const std::vector<std::string>& dirs) {
-  Builder b;
   Catalog cat;
   for (const auto& dir : dirs) {
     auto files = yaml_files(dir);
     if (!files) return files.error();
     if (files->empty()) return input_error(dir + ": no *.yaml model files");
-    for (const auto& f : *files) {
-      if (auto s = b.add_file(f); !s) return s.error();
-      cat.files_.push_back(f);
+    cat.files_.insert(cat.files_.end(), files->begin(), files->end());
+  }
+  // Reading the files and hashing them costs ~0.1 ms; parsing them as YAML, 10-30 ms.
+  std::vector<std::string> contents;
+  for (const auto& f : cat.files_) {
+    auto c = read_file(f);
+    if (!c) break;  // the YAML path below reports it as it always has
+    contents.push_back(std::move(*c));
+  }
+  if (contents.size() == cat.files_.size()) {
+    cat.files_fingerprint_ = detail::files_fingerprint(cat.files_, contents);
+    if (!compiled_catalog_disabled()) {
+      for (std::string_view blob : compiled_blobs()) {
+        if (auto entries = detail::decode_compiled_catalog(blob, cat.files_, cat.files_fingerprint_)) {
+          cat.entries_ = std::move(*entries);
+          cat.from_compiled_ = true;
+          cat.build_index();
+          return cat;
+        }
+      }
     }
   }
+  Builder b;
+  for (const auto& f : cat.files_)
+    if (auto s = b.add_file(f); !s) return s.error();
   auto entries = b.build();
   if (!entries) return entries.error();
   cat.entries_ = std::move(*entries);
-  for (size_t i = 0; i < cat.entries_.size(); ++i) {
-    const ModelEntry& e = cat.entries_[i];
-    cat.names_.push_back({lower(e.name), i});
-    if (!e.alias.empty()) cat.names_.push_back({lower(e.alias), i});
-    if (e.kind == ModelEntry::Kind::kModel && e.version && e.is_default_version)
-      cat.names_.push_back({lower(e.base_name), i});
-  }
-  std::sort(cat.names_.begin(), cat.names_.end());
+  cat.build_index();
   return cat;
 }
 

@@ -85,6 +85,16 @@ class Catalog {
   // The installed or source-tree catalog (CPUMODEL_DATA_DIR env overrides), plus extra dirs.
   static Result<Catalog> load_default(const std::vector<std::string>& extra_dirs = {});
 
+  // Compiled catalogs (tools/catalog_compile, at build time): load() takes the entries from a
+  // registered one when the files it is asked to load are byte for byte the files it was compiled
+  // from, with the same feature dictionary; otherwise it parses the YAML. The blob must outlive
+  // every load. CPUMODEL_COMPILED_CATALOG=off in the environment makes load() always parse.
+  static void register_compiled(std::string_view blob);
+  // This catalog in that compiled form.
+  Result<std::string> compile() const;
+  // Whether load() took this catalog's entries from a compiled blob.
+  bool from_compiled() const { return from_compiled_; }
+
   const std::vector<ModelEntry>& entries() const { return entries_; }
   // Versioned name, unversioned name (default version) or alias -> entry.
   const ModelEntry* find(std::string_view name) const;
@@ -115,6 +125,9 @@ class Catalog {
   std::vector<std::string> files_;
   std::vector<std::pair<std::string, size_t>> names_;  // every accepted name -> entry index, sorted
   Accelerator accel_ = Accelerator::kKvm;
+  uint64_t files_fingerprint_ = 0;
+  bool from_compiled_ = false;
+  void build_index();
   struct Impl;
   friend struct Impl;
 };
