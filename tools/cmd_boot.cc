@@ -3,6 +3,8 @@
 // Boots a Linux guest with the guest CPUID tables `cpumodel cpuid` would build (filtered by this
 // host's KVM, as QEMU's default `check`), the topology of --smp, and a QMP socket.
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +13,9 @@
 #include <malloc.h>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <span>
+#include <utility>
 
 #include "command.h"
 #include "cpumodel/cpuid/guest_cpuid.h"
@@ -28,12 +33,45 @@ namespace {
 // UART (9 port writes) and is never heard of again), so the run is given up this soon, exit 3.
 constexpr double kPvmWatchSeconds = 3.0;
 
-Result<std::vector<uint8_t>> read_binary(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return input_error(std::string(what) + " " + path + ": cannot read: " + std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return bytes;
-}
+// A kernel or initrd, mapped read-only: its pages are read from the page cache as the VM copies
+// them into guest RAM and dropped right after (LinuxVmConfig::release_sources), so the VMM never
+// holds a second copy (measured: reading Debian's 7.9 MB vmlinuz into a buffer put peak RSS
+// 7.7 MiB above guest RAM; mapped and released, 0.5 MiB).
+class MappedFile {
+ public:
+  static Result<MappedFile> open(const std::string& path, const char* what) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return input_error(std::string(what) + " " + path + ": cannot read: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return input_error(std::string(what) + " " + path + ": not a regular file");
+    }
+    MappedFile f;
+    f.size_ = static_cast<size_t>(st.st_size);
+    if (f.size_ > 0) {
+      void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        return input_error(std::string(what) + " " + path + ": cannot map: " + std::strerror(errno));
+      }
+      f.data_ = static_cast<uint8_t*>(p);
+    }
+    ::close(fd);
+    return f;
+  }
+  MappedFile() = default;
+  MappedFile(MappedFile&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  MappedFile& operator=(MappedFile&&) = delete;
+  ~MappedFile() {
+    if (data_) ::munmap(data_, size_);
+  }
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 struct SerialSetup {
   int out_fd = 1;
@@ -115,14 +153,17 @@ int boot(vmm::LinuxVm& machine, vmm::QmpServer* qmp, bool stats) {
 // catalog are gone when it returns (the kernel and initrd live on in guest RAM).
 Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, const SmpConfig& smp,
                                                 const SerialSetup& serial) {
-  auto kernel = read_binary(vm["kernel"].as<std::string>(), "--kernel");
-  if (!kernel) return kernel.error();
-  std::vector<uint8_t> initrd;
+  auto kernel_file = MappedFile::open(vm["kernel"].as<std::string>(), "--kernel");
+  if (!kernel_file) return kernel_file.error();
+  std::optional<MappedFile> initrd_file;
   if (vm.count("initrd")) {
-    auto i = read_binary(vm["initrd"].as<std::string>(), "--initrd");
+    auto i = MappedFile::open(vm["initrd"].as<std::string>(), "--initrd");
     if (!i) return i.error();
-    initrd = std::move(*i);
+    initrd_file.emplace(std::move(*i));
   }
+  std::span<const uint8_t> kernel_bytes = kernel_file->bytes();
+  std::span<const uint8_t> initrd = initrd_file ? initrd_file->bytes() : std::span<const uint8_t>{};
+  const auto* kernel = &kernel_bytes;
   // Bad kernels, sizes and command lines are reported before anything else is looked at.
   auto ram = vmm::parse_memory_size(vm["m"].as<std::string>());
   if (!ram) return ram.error();
@@ -149,6 +190,7 @@ Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, con
   config->kernel = *kernel;
   config->initrd = initrd;
   config->initrd_name = initrd_name;
+  config->release_sources = true;  // both are read-only file mappings
   if (vmm::detect_backend() == vmm::Backend::kPvm) {
     config->pvm_watch_s = kPvmWatchSeconds;
     // CPUMODEL_PVM_WATCH=SECONDS (0: off) overrides it, e.g. to measure or for a PVM-aware kernel.

@@ -2,6 +2,8 @@
 // through our YAML and through `cpuid -r` text; bad input gives one line naming file:line.
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include "run_capture.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +19,8 @@
 
 namespace cpumodel {
 namespace {
+
+using cpumodel::testing::run_capture;
 
 const std::string kDumps = std::string(CPUMODEL_SHARED_DIR) + "/data/cpuid-dumps";
 
@@ -145,17 +149,6 @@ TEST(Dumps, CpuidRRoundTrip) {
 }
 
 // `cpuid -1 -r` on this machine, printed back by table_to_cpuid_r, must be the same text.
-std::string run_capture(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = ::pclose(f);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
 
 TEST(CpuidR, RealToolOutputRoundTripsByteForByte) {
   int st = -1;

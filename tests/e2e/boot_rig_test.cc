@@ -11,6 +11,8 @@
 // rules (arch/x86/kernel/cpu/proc.c: physical id = package, siblings = logical CPUs per package,
 // cpu cores = cores per package), i.e. what QEMU gives the same -smp. Label `slow`.
 #include <gtest/gtest.h>
+
+#include "run_capture.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,17 +29,8 @@
 
 namespace {
 
-std::string run_capture(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = ::pclose(p);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using cpumodel::testing::run_capture;
+
 
 bool have(const std::string& cmd) { return std::system(("command -v " + cmd + " >/dev/null 2>&1").c_str()) == 0; }
 

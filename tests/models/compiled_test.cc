@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "run_capture.h"
 #include "test_util.h"
 
 namespace cpumodel {
@@ -128,17 +129,6 @@ TEST(CompiledCatalog, GivesExactlyWhatTheYamlGives) {
   EXPECT_FALSE(off->from_compiled());
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = ::pclose(p);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) > 1) out += "\nexit status " + std::to_string(st);
-  return out;
-}
 
 // The real binary, which has the build's compiled catalog linked in: same answers either way.
 TEST(CompiledCatalog, CliAnswersTheSameWithAndWithoutIt) {
@@ -147,9 +137,13 @@ TEST(CompiledCatalog, CliAnswersTheSameWithAndWithoutIt) {
   const std::string host = std::string(CPUMODEL_SOURCE_DATA_DIR) + "/hosts/intel/Ice-Lake-Server.yaml";
   for (std::string args : {std::string("list --json"), "list --host " + host, std::string("show EPYC-Rome --json"),
                            std::string("show Haswell-noTSX --json"), std::string("expand Cascadelake-Server,-avx512f --json"),
-                           "compare Skylake-Server " + host + " --json"}) {
-    std::string a = run(bin + " " + args + " 2>&1"), b = run(off + " " + args + " 2>&1");
+                           "compare Skylake-Server --host " + host + " --json"}) {
+    int sa = -1, sb = -1;
+    std::string a = testing::run_capture(bin + " " + args + " 2>&1", &sa);
+    std::string b = testing::run_capture(off + " " + args + " 2>&1", &sb);
     EXPECT_FALSE(a.empty()) << args;
+    EXPECT_LE(sa, 1) << args << "\n" << a;
+    EXPECT_EQ(sa, sb) << args;
     EXPECT_EQ(a, b) << args;
   }
 }

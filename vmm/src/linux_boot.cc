@@ -1,5 +1,8 @@
 #include "cpumodel/vmm/linux_boot.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <asm/bootparam.h>
 
 #include <algorithm>
@@ -197,6 +200,23 @@ boot_params zero_page(std::span<const uint8_t> image, const LinuxBootPlan& p, co
   return bp;
 }
 
+// Copies `src` into guest RAM at `gpa` in 1 MiB pieces; with `release`, each piece of the source
+// (a read-only file mapping) is dropped from memory once copied.
+Status write_released(const GuestMemory& ram, uint64_t gpa, std::span<const uint8_t> src, bool release) {
+  constexpr size_t kPiece = 1u << 20;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  for (size_t off = 0; off < src.size(); off += kPiece) {
+    auto piece = src.subspan(off, std::min(kPiece, src.size() - off));
+    if (auto st = ram.write(gpa + off, piece); !st) return st;
+    if (!release) continue;
+    // Whole pages inside this piece only: the neighbours may still be read.
+    uintptr_t lo = (reinterpret_cast<uintptr_t>(piece.data()) + page - 1) & ~(page - 1);
+    uintptr_t hi = (reinterpret_cast<uintptr_t>(piece.data() + piece.size())) & ~(page - 1);
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<LinuxBootPlan> write_linux_boot(const GuestMemory& low_ram, const LinuxBootConfig& c) {
@@ -208,9 +228,10 @@ Result<LinuxBootPlan> write_linux_boot(const GuestMemory& low_ram, const LinuxBo
     return input_error("guest memory " + hex(low_ram.base()) + "+" + hex(low_ram.size()) + " does not hold " +
                        format_size(low_ram_size(c.ram_size)) + " of low RAM");
   if (auto st = write_boot_tables(low_ram, CpuMode::kLong64); !st) return st.error();
-  if (auto st = low_ram.write(plan->kernel_addr, c.kernel.subspan(h->setup_size)); !st) return st.error();
+  if (auto st = write_released(low_ram, plan->kernel_addr, c.kernel.subspan(h->setup_size), c.release_sources); !st)
+    return st.error();
   if (plan->initrd_size)
-    if (auto st = low_ram.write(plan->initrd_addr, c.initrd); !st) return st.error();
+    if (auto st = write_released(low_ram, plan->initrd_addr, c.initrd, c.release_sources); !st) return st.error();
   std::vector<uint8_t> cmdline(c.cmdline.begin(), c.cmdline.end());
   cmdline.push_back(0);
   if (auto st = low_ram.write(plan->cmdline_addr, cmdline); !st) return st.error();

@@ -252,6 +252,7 @@ Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
   if (!header) return header.error();
   LinuxBootConfig boot{m.config.kernel, m.config.kernel_name, m.config.initrd, m.config.initrd_name,
                        m.config.cmdline, m.config.ram_size, LinuxLayout::kAcpiTables};
+  boot.release_sources = m.config.release_sources;
   if (auto p = plan_linux_boot(*header, boot); !p) return p.error();
   PlatformConfig pc = platform_config(m.config.places, m.config.tables);
   if (auto st = m.create_machine(); !st) return st.error();

@@ -84,6 +84,9 @@ struct LinuxBootConfig {
   std::string cmdline;
   uint64_t ram_size = 0;
   uint64_t acpi_rsdp = 0;            // boot_params.acpi_rsdp_addr (0: the guest scans for it)
+  // kernel and initrd are read-only file mappings (MAP_PRIVATE, never written): their pages are
+  // dropped (MADV_DONTNEED) as they are copied, so peak RSS stays guest RAM + a 1 MiB window.
+  bool release_sources = false;
 };
 
 struct LinuxBootPlan {

@@ -32,6 +32,7 @@ struct LinuxVmConfig {
   std::string kernel_name = "kernel";
   std::span<const uint8_t> initrd;
   std::string initrd_name = "initrd";
+  bool release_sources = false;      // see LinuxBootConfig::release_sources
   std::string cmdline;
   uint64_t ram_size = 256ull << 20;
   std::vector<VcpuPlace> places;     // from build_guest_cpuid: APIC IDs and topology
