@@ -244,7 +244,7 @@ std::string profile_to_yaml(const HostProfile& p) {
     out += "facts:\n";
     for (const auto& [k, v] : p.facts) out += "  " + key_text(k) + ": " + quoted(v) + "\n";
   }
-  if (p.topology.known()) {
+  if (p.topology != HostTopology{}) {  // partial ones too (online_cpus 0 = unknown): the reader keeps them
     const HostTopology& t = p.topology;
     out += "topology: {packages: " + std::to_string(t.packages) + ", dies: " + std::to_string(t.dies) +
            ", cores: " + std::to_string(t.cores) + ", threads: " + std::to_string(t.threads) +
