@@ -15,6 +15,7 @@
 #include <iterator>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <utility>
 
 #include "command.h"
@@ -145,8 +146,11 @@ int boot(vmm::LinuxVm& machine, vmm::QmpServer* qmp, bool stats) {
     note(line);
     return code;
   }
-  if (!result->dump.empty()) line += "\n" + result->dump;
-  return fail(line, code);
+  int rc = fail(line, code);
+  // The error is one line; the guest's registers follow it, indented, for the person debugging.
+  std::istringstream dump(result->dump);
+  for (std::string l; std::getline(dump, l);) std::fprintf(stderr, "  %s\n", l.c_str());
+  return rc;
 }
 
 // Reads the files, builds the guest CPUID tables and creates the VM; the file buffers and the
