@@ -54,6 +54,13 @@ FeatureSet destination_features(const HostProfile& to, const HostSummary& dst) {
   // such a host carries them, and such a destination gives them: its raw CPUID counts.
   if (auto b = to.facts.find("kvm_backend"); b != to.facts.end() && b->second == "kvm_pvm")
     f |= features_of(to.cpuid, to.msrs);
+  // Bits the VMM sets whatever KVM_GET_SUPPORTED_CPUID lists, which every KVM runs a guest with:
+  // hypervisor and tsc-deadline (QEMU's kvm_arch_get_supported_cpuid adds both; the deadline timer
+  // is the in-kernel LAPIC's), and the -smp topology bits ht and cmp-legacy. Without them a
+  // snapshot was refused by the profile of the very host it was saved on (nested-SVM rig).
+  f |= kvm_synthesised_features();
+  for (const char* n : {"ht", "cmp-legacy"})
+    if (auto id = find_feature(n)) f.add(*id);
   if (!to.kvm_cpuid)
     for (FeatureId id = 0; id < feature_count(); ++id) {
       FeatureWord w = feature(id).word;
