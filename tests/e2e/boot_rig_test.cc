@@ -12,6 +12,7 @@
 // cpu cores = cores per package), i.e. what QEMU gives the same -smp. Label `slow`.
 #include <gtest/gtest.h>
 
+#include "rig_sections.h"
 #include "run_capture.h"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,48 +56,40 @@ struct Section {
   std::vector<std::string> hold;  // "@@HOLD ..." lines
 };
 
+void parse_line(const std::string& line, Section& s) {
+  if (line.rfind("@@HOLD ", 0) == 0) s.hold.push_back(line.substr(7));
+  if (line.rfind("@@L2 ", 0) != 0) return;
+  std::istringstream l(line.substr(5));
+  std::string key;
+  l >> key;
+  std::string rest;
+  std::getline(l, rest);
+  if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+  if (key == "cpu") {
+    CpuLine c;
+    std::istringstream r(rest);
+    r >> c.processor >> c.physical >> c.core >> c.siblings >> c.cores >> c.apicid;
+    s.cpus.push_back(c);
+  } else if (key == "nproc") {
+    s.nproc = std::atoi(rest.c_str());
+  } else if (key == "model") {
+    s.model = rest;
+  } else if (key == "vendor") {
+    s.vendor = rest;
+  } else if (key == "flags") {
+    std::istringstream f(rest);
+    for (std::string flag; f >> flag;) s.flags.insert(flag);
+  }
+}
+
 std::vector<Section> parse_rig(const std::string& out) {
   std::vector<Section> sections;
-  std::istringstream in(out);
-  Section* cur = nullptr;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && line.back() == '\r') line.pop_back();  // one CR per tty on the way
-    if (line.rfind("@@BEGIN ", 0) == 0) {
-      sections.emplace_back();
-      cur = &sections.back();
-      cur->command = line.substr(line.find(' ', 8) + 1);
-      continue;
-    }
-    if (!cur) continue;
-    if (line.rfind("@@END ", 0) == 0) {
-      cur->exit_code = std::atoi(line.substr(line.rfind(' ') + 1).c_str());
-      cur = nullptr;
-      continue;
-    }
-    cur->text += line + "\n";
-    if (line.rfind("@@HOLD ", 0) == 0) cur->hold.push_back(line.substr(7));
-    if (line.rfind("@@L2 ", 0) != 0) continue;
-    std::istringstream l(line.substr(5));
-    std::string key;
-    l >> key;
-    std::string rest;
-    std::getline(l, rest);
-    if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
-    if (key == "cpu") {
-      CpuLine c;
-      std::istringstream r(rest);
-      r >> c.processor >> c.physical >> c.core >> c.siblings >> c.cores >> c.apicid;
-      cur->cpus.push_back(c);
-    } else if (key == "nproc") {
-      cur->nproc = std::atoi(rest.c_str());
-    } else if (key == "model") {
-      cur->model = rest;
-    } else if (key == "vendor") {
-      cur->vendor = rest;
-    } else if (key == "flags") {
-      std::istringstream f(rest);
-      for (std::string flag; f >> flag;) cur->flags.insert(flag);
-    }
+  for (auto& r : cpumodel::testing::split_rig_output(out)) {
+    Section& s = sections.emplace_back();
+    s.command = r.command;
+    s.exit_code = r.exit_code;
+    s.text = r.text;
+    for (const auto& line : r.lines) parse_line(line, s);
   }
   return sections;
 }

@@ -28,19 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "rig_sections.h"
+#include "run_capture.h"
+
 namespace {
 
-std::string run_capture(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = ::pclose(p);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using cpumodel::testing::run_capture;
 
 bool have(const std::string& cmd) { return std::system(("command -v " + cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
@@ -58,29 +51,19 @@ struct Section {
 
 std::vector<Section> parse_rig(const std::string& out) {
   std::vector<Section> sections;
-  std::istringstream in(out);
-  Section* cur = nullptr;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.rfind("@@BEGIN ", 0) == 0) {
-      sections.emplace_back();
-      cur = &sections.back();
-      cur->command = line.substr(line.find(' ', 8) + 1);
-      continue;
+  for (auto& r : cpumodel::testing::split_rig_output(out)) {
+    Section& cur = sections.emplace_back();
+    cur.command = r.command;
+    cur.exit_code = r.exit_code;
+    cur.text = r.text;
+    for (const auto& line : r.lines) {
+      if (line.rfind("@@SNAP ", 0) != 0) continue;
+      cur.snap_lines.push_back(line.substr(7));
+      std::istringstream words(line.substr(7));
+      std::vector<std::string> w;
+      for (std::string s; words >> s;) w.push_back(s);
+      cur.snap.push_back(std::move(w));
     }
-    if (!cur) continue;
-    if (line.rfind("@@END ", 0) == 0) {
-      cur->exit_code = std::atoi(line.substr(line.rfind(' ') + 1).c_str());
-      cur = nullptr;
-      continue;
-    }
-    cur->text += line + "\n";
-    if (line.rfind("@@SNAP ", 0) != 0) continue;
-    cur->snap_lines.push_back(line.substr(7));
-    std::istringstream words(line.substr(7));
-    std::vector<std::string> w;
-    for (std::string s; words >> s;) w.push_back(s);
-    cur->snap.push_back(std::move(w));
   }
   return sections;
 }
