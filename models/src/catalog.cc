@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "compiled_catalog.h"
@@ -47,8 +48,8 @@ struct Resolved {
 
 class Builder {
  public:
-  Status add_file(const std::string& path) {
-    auto file = detail::parse_model_file(path);
+  Status add_file(const std::string& path, const std::string& text) {
+    auto file = detail::parse_model_text(text, path);
     if (!file) return file.error();
     for (auto& def : file->caches) {
       if (auto it = caches_.find(def.name); it != caches_.end())
@@ -391,14 +392,19 @@ Result<Catalog> Catalog::load(const std::vector<std::string>& dirs) {
     if (files->empty()) return input_error(dir + ": no *.yaml model files");
     cat.files_.insert(cat.files_.end(), files->begin(), files->end());
   }
-  // Reading the files and hashing them costs ~0.1 ms; parsing them as YAML, 10-30 ms.
+  // Reading the files and hashing them costs ~0.1 ms; parsing them as YAML, 10-30 ms. A file that
+  // cannot be read is reported after the parse errors of the files before it, as it always was.
   std::vector<std::string> contents;
+  std::optional<Error> read_error;
   for (const auto& f : cat.files_) {
     auto c = read_file(f);
-    if (!c) break;  // the YAML path below reports it as it always has
+    if (!c) {
+      read_error = c.error();
+      break;
+    }
     contents.push_back(std::move(*c));
   }
-  if (contents.size() == cat.files_.size()) {
+  if (!read_error) {
     cat.files_fingerprint_ = detail::files_fingerprint(cat.files_, contents);
     if (!compiled_catalog_disabled()) {
       for (std::string_view blob : compiled_blobs()) {
@@ -412,8 +418,9 @@ Result<Catalog> Catalog::load(const std::vector<std::string>& dirs) {
     }
   }
   Builder b;
-  for (const auto& f : cat.files_)
-    if (auto s = b.add_file(f); !s) return s.error();
+  for (size_t i = 0; i < contents.size(); ++i)
+    if (auto s = b.add_file(cat.files_[i], contents[i]); !s) return s.error();
+  if (read_error) return *read_error;
   auto entries = b.build();
   if (!entries) return entries.error();
   cat.entries_ = std::move(*entries);

@@ -79,8 +79,7 @@ struct RawFile {
   std::vector<RawCacheDef> caches;
 };
 
-// Parses one YAML file (models: [...] and/or caches: {name: [levels]}). Errors name file:line.
-Result<RawFile> parse_model_file(const std::string& path);
+// Parses one YAML file's text (models: [...] and/or caches: {name: [levels]}). Errors name path:line.
 Result<RawFile> parse_model_text(const std::string& text, const std::string& path);
 
 }  // namespace cpumodel::detail

@@ -272,10 +272,4 @@ Result<RawFile> parse_model_text(const std::string& text, const std::string& pat
   }
 }
 
-Result<RawFile> parse_model_file(const std::string& path) {
-  auto text = read_file(path);
-  if (!text) return text.error();
-  return parse_model_text(*text, path);
-}
-
 }  // namespace cpumodel::detail
