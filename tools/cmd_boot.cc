@@ -11,8 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <span>
 #include <sstream>
@@ -165,17 +163,16 @@ Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, con
     if (!i) return i.error();
     initrd_file.emplace(std::move(*i));
   }
-  std::span<const uint8_t> kernel_bytes = kernel_file->bytes();
+  std::span<const uint8_t> kernel = kernel_file->bytes();
   std::span<const uint8_t> initrd = initrd_file ? initrd_file->bytes() : std::span<const uint8_t>{};
-  const auto* kernel = &kernel_bytes;
   // Bad kernels, sizes and command lines are reported before anything else is looked at.
   auto ram = vmm::parse_memory_size(vm["m"].as<std::string>());
   if (!ram) return ram.error();
   std::string kernel_name = vm["kernel"].as<std::string>();
   std::string initrd_name = vm.count("initrd") ? vm["initrd"].as<std::string>() : "";
-  auto header = vmm::parse_setup_header(*kernel, kernel_name);
+  auto header = vmm::parse_setup_header(kernel, kernel_name);
   if (!header) return header.error();
-  vmm::LinuxBootConfig boot_check{*kernel, kernel_name, initrd, initrd_name, vm["append"].as<std::string>(), *ram, 0};
+  vmm::LinuxBootConfig boot_check{kernel, kernel_name, initrd, initrd_name, vm["append"].as<std::string>(), *ram, 0};
   if (auto plan = vmm::plan_linux_boot(*header, boot_check); !plan) return plan.error();
   std::string device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
   auto host = vmm::kvm_host_profile(device);
@@ -191,7 +188,7 @@ Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, con
   for (const auto& w : guest->warnings) warn(w);
   auto config = vm_config(vm, *guest, serial);
   if (!config) return config.error();
-  config->kernel = *kernel;
+  config->kernel = kernel;
   config->initrd = initrd;
   config->initrd_name = initrd_name;
   config->release_sources = true;  // both are read-only file mappings
