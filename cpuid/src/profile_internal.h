@@ -39,7 +39,11 @@ class EntryCollector {
   const Source& src_;
   CpuidTable table_;
   MsrMap msrs_;
-  std::map<CpuidKey, size_t> lines_;
+  // Where each (leaf, subleaf) was given, for the duplicate message. Dumps list their leaves in
+  // order, so a key above the last one cannot be a duplicate: `seen_` is only filled (from
+  // `order_`) once a key comes out of order.
+  std::vector<std::pair<CpuidKey, size_t>> order_;
+  std::map<CpuidKey, size_t> seen_;
   std::map<uint32_t, size_t> msr_lines_;
   size_t last_line_ = 0;
 };

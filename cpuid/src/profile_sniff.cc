@@ -1,6 +1,7 @@
 // Profile loading: format sniffing (by content, never by extension), the helpers the importers
 // share, and `import_profile` (any format in, our YAML out).
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
 
@@ -39,10 +40,14 @@ std::string hex(uint32_t v, int width) {
 std::optional<Error> EntryCollector::add(uint32_t leaf, uint32_t subleaf, const CpuidRegs& regs, size_t line) {
   last_line_ = std::max(last_line_, line);
   CpuidKey k{leaf, subleaf};
-  auto [it, fresh] = lines_.emplace(k, line);
-  if (!fresh)
-    return src_.at(line, "duplicate CPUID leaf " + hex(leaf, 8) + " subleaf " + hex(subleaf, 2) +
-                             " (first given at line " + std::to_string(it->second) + ")");
+  if (!seen_.empty() || (!order_.empty() && !(order_.back().first < k))) {
+    if (seen_.empty()) seen_.insert(order_.begin(), order_.end());
+    auto [it, fresh] = seen_.emplace(k, line);
+    if (!fresh)
+      return src_.at(line, "duplicate CPUID leaf " + hex(leaf, 8) + " subleaf " + hex(subleaf, 2) +
+                               " (first given at line " + std::to_string(it->second) + ")");
+  }
+  order_.emplace_back(k, line);
   if (!is_indexed_leaf(leaf) && subleaf != 0) return std::nullopt;  // the CPU ignores ECX here
   table_.set(leaf, subleaf, regs);
   return std::nullopt;
@@ -87,9 +92,14 @@ using profile_detail::Source;
 bool is_binary(std::string_view text) {
   std::string_view head = text.substr(0, 65536);
   if (head.find('\0') != std::string_view::npos) return true;
+  // Control characters other than the whitespace text files have, counted through a table.
+  static constexpr auto kControl = [] {
+    std::array<uint8_t, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<size_t>(c)] = c != '\n' && c != '\r' && c != '\t' && c != '\f';
+    return t;
+  }();
   size_t control = 0;
-  for (unsigned char c : head.substr(0, 4096))
-    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f') ++control;
+  for (unsigned char c : head.substr(0, 4096)) control += kControl[c];
   return control * 20 > std::min<size_t>(head.size(), 4096);
 }
 
