@@ -431,6 +431,13 @@ Result<Catalog> Catalog::load(const std::vector<std::string>& dirs) {
 Result<Catalog> Catalog::load_default(const std::vector<std::string>& extra_dirs) {
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("CPUMODEL_DATA_DIR"); env && *env) candidates.push_back(env);
+  // An installed program (PREFIX/bin/x) uses its own PREFIX/share/cpumodel before the source tree
+  // it was built from: the .deb and `cmake --install` are relocatable, and a build tree left on
+  // the machine must not shadow the installed catalog. In a build tree that path does not exist.
+  std::error_code exe_ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", exe_ec);
+  if (!exe_ec && exe.has_parent_path() && exe.parent_path().filename() == "bin")
+    candidates.push_back((exe.parent_path().parent_path() / "share" / "cpumodel").string());
 #ifdef CPUMODEL_SOURCE_DATA_DIR
   candidates.push_back(CPUMODEL_SOURCE_DATA_DIR);
 #endif

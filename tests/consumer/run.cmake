@@ -30,3 +30,12 @@ execute_process(COMMAND ${WORK_DIR}/prefix/bin/cpumodel expand Haswell-v4 --json
 if(rc OR NOT out MATCHES "\"model\": \"Haswell-v4\"")
   message(FATAL_ERROR "installed cpumodel expand failed (${rc}): ${out}")
 endif()
+# It reads its own PREFIX/share/cpumodel, not the source tree it was built from: a model file
+# added only to the installed catalog is found.
+file(WRITE ${WORK_DIR}/prefix/share/cpumodel/models/zz-site.yaml
+  "models:\n  - name: site-test-model\n    base: qemu64\n    versions:\n      - version: 1\n")
+execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=CPUMODEL_DATA_DIR ${WORK_DIR}/prefix/bin/cpumodel
+  show site-test-model RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc OR NOT out MATCHES "site-test-model")
+  message(FATAL_ERROR "installed cpumodel did not read its installed catalog (${rc}): ${out}${err}")
+endif()
