@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cpumodel/cpuid/profile.h"
+#include "cpumodel/cpuid/progress.h"
 #include "snapshot_internal.h"
 
 namespace cpumodel {
@@ -53,7 +54,9 @@ bool write_sparse(int fd, std::span<const uint8_t> bytes) {
   auto zero_block = [&](size_t off) {
     return bytes.size() - off >= kBlock && std::memcmp(bytes.data() + off, kZero, kBlock) == 0;
   };
+  Progress progress("writing guest memory", bytes.size());
   for (size_t off = 0; off < bytes.size();) {
+    progress.update(off);
     if (zero_block(off)) {
       off += kBlock;
       continue;

@@ -9,14 +9,11 @@
 #   L2_INIT: the static l2_init program (l2_init.c). /l2 also gets serial-input (a shell line for
 #   l2test=serial) and hold_test.sh (the QMP and pinning check).
 # Environment: RIG_KERNEL (default the newest /boot/vmlinuz-*), RIG_QEMU, RIG_SMP (default 2),
-#   RIG_EXTRA_DIR (a directory whose files are added under /l2 too), RIG_ACCEL (default
-#   tcg,thread=single: see below).
-#
-# Single-threaded TCG by default: with QEMU 7.2's multi-threaded TCG (its default for x86), the
-# level-1 kernel was seen to die under kvm-amd (stack guard page hit in a vCPU thread, in a CI run)
-# and to livelock in kernel text patching (snapshot rig); neither is a level-2 outcome.
-# reboot=t: a level-1 panic triple-faults at once, so -no-reboot ends QEMU instead of a hang until
-# the timeout.
+#   RIG_EXTRA_DIR (a directory whose files are added under /l2 too), RIG_ACCEL (default tcg:
+#   QEMU 7.2's multi-threaded TCG for x86; tcg,thread=single was tried and is far too slow: one
+#   8-vCPU level-2 boot made no progress in 20 minutes).
+# reboot=t: a level-1 panic (seen: "stack guard page was hit" in a vCPU thread under kvm-amd)
+# triple-faults at once, so -no-reboot ends QEMU instead of a hang until the timeout.
 set -euo pipefail
 binary="$1" data="$2" commands="$3" l2_init="$4" timeout_s="${5:-600}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +35,6 @@ if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/";
 (cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
 cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
 
-timeout --kill-after=10 "$timeout_s" "$qemu" -accel "${RIG_ACCEL:-tcg,thread=single}" -M microvm -cpu max -smp "${RIG_SMP:-2}" -m "${RIG_MEM:-2048}" \
+timeout --kill-after=10 "$timeout_s" "$qemu" -accel "${RIG_ACCEL:-tcg}" -M microvm -cpu max -smp "${RIG_SMP:-2}" -m "${RIG_MEM:-2048}" \
   -nographic -no-reboot \
   -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1 reboot=t tsc_early_khz=2000000"
