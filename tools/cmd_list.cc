@@ -100,9 +100,17 @@ int run(const po::variables_map& vm) {
     std::cout << j.str() << "\n";
     return kExitOk;
   }
+  // One name column as wide as the longest name, and no trailing blanks.
+  size_t width = 0;
+  for (const auto& r : list) width = std::max(width, r.name.size());
+  auto line = [&](const Row& r, const std::string& rest) {
+    std::string l = "x86 " + pad(r.name, width) + " " + rest;
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    std::cout << l << "\n";
+  };
   if (!host) {
     std::cout << "Available CPUs:\n";
-    for (const auto& r : list) std::cout << "x86 " << pad(r.name, 22) << " " << row_description(r) << "\n";
+    for (const auto& r : list) line(r, row_description(r));
   } else {
     std::cout << "CPU models on host " << host->name << " (" << host->cpuid.vendor() << ", judged against "
               << (host->kvm_cpuid ? "what its KVM supports" : "its raw CPUID plus KVM's synthesised bits") << "):\n";
@@ -110,7 +118,7 @@ int run(const po::variables_map& vm) {
       FeatureSet b = blocked(r);
       std::string verdict = b.empty() ? "runnable" : "blocked by:";
       for (const auto& n : b.names()) verdict += " " + n;
-      std::cout << "x86 " << pad(r.name, 26) << " " << verdict << "\n";
+      line(r, verdict);
     }
   }
   print_flags(std::cout);

@@ -66,7 +66,7 @@ std::string host_summary(const HostProfile& p) {
   std::string kvm = "/dev/kvm " + fact(p, "kvm_device");
   if (p.facts.count("kvm_api_version")) kvm += ", API " + fact(p, "kvm_api_version");
   row("kvm", kvm);
-  row("backend", fact(p, "kvm_backend", "none") + ", nested " + fact(p, "kvm_nested"));
+  row("backend", fact(p, "kvm_backend", "none") + " (nested virtualization: " + fact(p, "kvm_nested") + ")");
   const HostTopology& t = p.topology;
   if (t.known())
     row("topology", plural(t.packages, "package") + " x " + plural(t.dies, "die") + " x " + plural(t.cores, "core") +

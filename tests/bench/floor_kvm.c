@@ -18,20 +18,23 @@
 #define PML4 0x2000u
 #define MAX_VCPUS 64
 
-/* The guest: CPUID leaf 0 once, then an `out` that ends the run. */
+/* The guest: CPUID leaf 0, RSI times (1 unless asked), then an `out` that ends the run. */
 __asm__(".pushsection .rodata.floor_guest, \"a\"\n"
         ".globl floor_guest_begin, floor_guest_end\n"
         "floor_guest_begin:\n"
+        "1:\n"
         "  xorl %eax, %eax\n"
         "  xorl %ecx, %ecx\n"
         "  cpuid\n"
+        "  decl %esi\n"
+        "  jnz 1b\n"
         "  outb %al, $0xe0\n"
         "  hlt\n"
         "floor_guest_end:\n"
         ".popsection\n");
 extern const uint8_t floor_guest_begin[], floor_guest_end[];
 
-static int kvm_fd, vm_fd, run_size;
+static int kvm_fd, vm_fd, run_size, cpuids = 1;
 static struct kvm_cpuid2* cpuid;
 
 static void die(const char* what) {
@@ -58,6 +61,7 @@ static void setup_vcpu(int vcpu) {
   memset(&r, 0, sizeof r);
   r.rflags = 2;
   r.rip = CODE;
+  r.rsi = (uint64_t)cpuids;
   if (ioctl(vcpu, KVM_SET_REGS, &r) < 0) die("KVM_SET_REGS");
 }
 
@@ -77,11 +81,12 @@ static void* run_vcpu(void* arg) {
 int main(int argc, char** argv) {
   int n = argc > 1 ? atoi(argv[1]) : 1;
   const char* dev = argc > 2 ? argv[2] : "/dev/kvm";
+  if (argc > 3) cpuids = atoi(argv[3]);
   int vcpus[MAX_VCPUS];
   pthread_t threads[MAX_VCPUS];
   uint8_t* mem;
   uint64_t* pt;
-  if (n < 1 || n > MAX_VCPUS) return 2;
+  if (n < 1 || n > MAX_VCPUS || cpuids < 1) return 2;
   if ((kvm_fd = open(dev, O_RDWR | O_CLOEXEC)) < 0) die(dev);
   if ((vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0)) < 0) die("KVM_CREATE_VM");
   mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
