@@ -153,21 +153,24 @@ std::optional<FeatureId> feature_at(FeatureWord w, unsigned bit) {
   return static_cast<FeatureId>(id);
 }
 
+std::string feature_word_label(FeatureWord w) {
+  const FeatureWordInfo& wi = word_info(w);
+  char buf[48];
+  if (wi.is_msr) {
+    std::snprintf(buf, sizeof buf, "MSR(%02XH)", wi.leaf_or_msr);
+    return buf;
+  }
+  std::string leaf = leaf_label(wi.leaf_or_msr);
+  if (is_indexed_leaf(wi.leaf_or_msr) && wi.subleaf != 0) leaf += "." + std::to_string(wi.subleaf);
+  return "CPUID." + leaf + ":" + reg_name(wi.reg);
+}
+
 std::string describe_bit(FeatureWord w, unsigned bit) {
   const FeatureWordInfo& wi = word_info(w);
   auto id = feature_at(w, bit);
   std::string name = id ? std::string(".") + kFeatures[*id].name + " " : std::string();
-  char buf[96];
-  if (wi.is_msr) {
-    unsigned b = bit + (wi.reg == Reg::kEdx ? 32 : 0);
-    std::snprintf(buf, sizeof buf, "MSR(%02XH)%s[bit %u]", wi.leaf_or_msr, name.c_str(), b);
-  } else {
-    std::string leaf = leaf_label(wi.leaf_or_msr);
-    if (is_indexed_leaf(wi.leaf_or_msr) && wi.subleaf != 0)
-      leaf = leaf.substr(0, leaf.size() - 1) + "." + std::to_string(wi.subleaf) + "H";
-    std::snprintf(buf, sizeof buf, "CPUID.%s:%s%s[bit %u]", leaf.c_str(), reg_name(wi.reg), name.c_str(), bit);
-  }
-  return buf;
+  unsigned b = bit + (wi.is_msr && wi.reg == Reg::kEdx ? 32 : 0);  // an MSR's high word: bits 32..63
+  return feature_word_label(w) + name + "[bit " + std::to_string(b) + "]";
 }
 
 std::string describe_feature(FeatureId id) { return describe_bit(kFeatures[id].word, kFeatures[id].bit); }

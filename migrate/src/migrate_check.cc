@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/cpuid/json.h"
@@ -107,7 +108,7 @@ Result<MigrateCheck> migrate_check(const Catalog& catalog, std::string_view spec
   MigrateCheck m;
   m.guest = std::move(*g);
   auto hop = [&](const HostProfile& a, const HostProfile& b, bool is_return) {
-    MigrateHop h{a.name, b.name, true, is_return, hop_reasons(m.guest, a, b)};
+    MigrateHop h{a.name, b.name, true, is_return, hop_reasons(m.guest, a, b), m.guest.features - summarize_host(b).features};
     h.ok = h.reasons.empty();
     m.ok = m.ok && h.ok;
     m.hops.push_back(std::move(h));
@@ -147,7 +148,37 @@ std::string migrate_check_text(const MigrateCheck& m) {
     std::string label = h.from + " -> " + h.to;
     label.resize(width, ' ');
     out += "  " + label + "  " + (h.ok ? "ok" : "cannot migrate") + (h.is_return ? "  (return)" : "") + "\n";
-    for (const auto& r : h.reasons) out += "  " + std::string(width, ' ') + "    " + r + "\n";
+    // Reasons under the hop. Up to 4 missing features one per line, as the reasons say; more are
+    // grouped by CPUID word ("CPUID.07H:EBX  avx512f avx512dq ..."), wrapped at 100 columns.
+    const std::string indent = "      ";
+    bool group = h.missing.count() > 4, grouped = false;
+    std::string lacks = h.to + " lacks ";
+    for (const auto& r : h.reasons) {
+      if (!group || r.rfind(lacks, 0) != 0) {
+        out += indent + r + "\n";
+        continue;
+      }
+      if (grouped) continue;
+      grouped = true;
+      out += indent + h.to + " lacks " + num(h.missing.count()) + " of the guest's features:\n";
+      std::map<FeatureWord, std::vector<std::string>> by_word;
+      for (FeatureId id : h.missing.ids()) by_word[feature(id).word].push_back(feature(id).name);
+      size_t label_width = 0;
+      for (const auto& [w, names] : by_word) label_width = std::max(label_width, feature_word_label(w).size());
+      for (const auto& [w, names] : by_word) {
+        std::string line = indent + "  " + feature_word_label(w);
+        line.resize(indent.size() + 2 + label_width, ' ');
+        size_t start = line.size();
+        for (const auto& n : names) {
+          if (line.size() > start && line.size() + 1 + n.size() > 100) {
+            out += line + "\n";
+            line = std::string(start, ' ');
+          }
+          line += " " + n;
+        }
+        out += line + "\n";
+      }
+    }
   }
   out += m.ok ? "result: the guest can go along the path and back\n" : "result: cannot migrate\n";
   return out;

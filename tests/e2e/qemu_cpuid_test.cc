@@ -217,11 +217,11 @@ bool warning_masked(const std::vector<Mask>& masks, const std::string& w) {
 }
 
 // QEMU names a feature word by its leaf only ("CPUID.0DH:EAX.xsavec"), ours adds the subleaf
-// ("CPUID.0D.1H:EAX.xsavec"): compare in QEMU's form.
+// ("CPUID.0DH.1:EAX.xsavec"): compare in QEMU's form.
 std::string qemu_label(std::string w) {
   auto dot = w.find('.', 6);  // after "CPUID."
   auto colon = w.find(':');
-  if (dot != std::string::npos && colon != std::string::npos && dot < colon) w.erase(dot, colon - dot - 1);
+  if (dot != std::string::npos && colon != std::string::npos && dot < colon) w.erase(dot, colon - dot);
   return w;
 }
 

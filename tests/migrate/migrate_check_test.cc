@@ -35,6 +35,16 @@ TEST(MigrateCheck, GuestStartedOnNewerHostCannotGoToOlder) {
   EXPECT_NE(r.find("rdseed"), std::string::npos) << r;
   EXPECT_TRUE(m.hops[1].is_return);
   EXPECT_TRUE(m.hops[1].ok) << "back to where it started";
+  // For people, more than 4 missing features are grouped by CPUID word, each name once.
+  std::string text = migrate_check_text(m);
+  EXPECT_NE(text.find("Xeon-E5-2650-v3 lacks " + std::to_string(m.hops[0].missing.count()) + " of the guest's features:"),
+            std::string::npos) << text;
+  EXPECT_GT(m.hops[0].missing.count(), 4u);
+  EXPECT_NE(text.find("        CPUID.07H:EBX "), std::string::npos) << text;
+  EXPECT_EQ(text.find("lacks CPUID.07H:EBX.adx"), std::string::npos) << "grouped, not one line per bit:\n" << text;
+  size_t adx = text.find(" adx");
+  EXPECT_NE(adx, std::string::npos) << text;
+  EXPECT_EQ(text.find(" adx", adx + 1), std::string::npos) << text;
   // Started on the older host, the same guest spec goes there and back.
   MigrateCheck up = check("host", {haswell, broadwell});
   EXPECT_TRUE(up.ok) << all_reasons(up);

@@ -138,7 +138,7 @@ TEST(CompareProbe, UnnamedRegistersUseCpuidCoordinates) {
   std::vector<ProbeRecord> seen = {{0xd, 2, 256, 577, 0, 0}};
   auto d = compare_probe(t, seen, s, Backend::kAmd);
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(d[0].where, "CPUID.0D.2H:EBX[bit 0]");
+  EXPECT_EQ(d[0].where, "CPUID.0DH.2:EBX[bit 0]");
   EXPECT_EQ(d[0].feature, "");
   EXPECT_EQ(d[0].cause, "changed by kvm_amd");
 }

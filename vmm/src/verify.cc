@@ -59,7 +59,7 @@ std::optional<FeatureWord> word_of(uint32_t leaf, uint32_t subleaf, Reg reg) {
 
 std::string unnamed_bit(uint32_t leaf, uint32_t subleaf, Reg reg, unsigned bit) {
   std::string l = leaf_label(leaf);
-  if (is_indexed_leaf(leaf) && subleaf != 0) l = l.substr(0, l.size() - 1) + "." + std::to_string(subleaf) + "H";
+  if (is_indexed_leaf(leaf) && subleaf != 0) l += "." + std::to_string(subleaf);  // "0DH.2", as decode's
   char buf[80];
   std::snprintf(buf, sizeof buf, "CPUID.%s:%s[bit %u]", l.c_str(), reg_name(reg), bit);
   return buf;

@@ -63,6 +63,8 @@ std::optional<FeatureId> feature_at(FeatureWord w, unsigned bit);
 std::string describe_feature(FeatureId id);
 // An unnamed (or named) bit: "CPUID.07H:ECX[bit 22]".
 std::string describe_bit(FeatureWord w, unsigned bit);
+// The word as those messages name it: "CPUID.07H:EBX", "CPUID.0DH.1:EAX", "MSR(10AH)".
+std::string feature_word_label(FeatureWord w);
 
 class FeatureSet {
  public:

@@ -38,6 +38,7 @@ struct MigrateHop {
   bool ok = true;
   bool is_return = false;           // the hop back to the start host
   std::vector<std::string> reasons; // "B lacks CPUID.07H:EBX.avx2 [bit 5]", "phys-bits: ..."
+  FeatureSet missing;               // the features among those reasons, for grouped text
 };
 
 struct MigrateCheck {
