@@ -89,11 +89,11 @@ size_t lines(const std::string& s) {
 
 TEST(HostileBoot, TripleFaultEndsTheRunAtOnce) {
   REQUIRE_KVM();
-  BootRun r = boot(code(guest_triple_begin, guest_triple_end), 5);
+  BootRun r = boot(code(guest_triple_begin, guest_triple_end), 20);
   // Linux itself resets by triple fault (reboot=t): like QEMU -no-reboot it ends the run, exit 0.
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("triple-fault"), std::string::npos) << r.out;
-  EXPECT_LT(r.seconds, 4.0);
+  EXPECT_LT(r.seconds, 20.0) << "ended by the fault, not the 20 s timeout";
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
 
@@ -115,18 +115,18 @@ TEST(HostileBoot, GuestsThatNeverEndStopAtTheTimeout) {
     EXPECT_EQ(r.code, 1) << r.out;  // CLI.md: the guest did not end by itself
     EXPECT_NE(r.out.find("--timeout"), std::string::npos) << r.out;
     EXPECT_GE(r.seconds, timeout_s);
-    EXPECT_LT(r.seconds, timeout_s + 3.0);
+    EXPECT_LT(r.seconds, timeout_s + 30.0) << "the kick must end it (loose: a loaded machine is slow)";
     EXPECT_EQ(r.out.rfind("cpumodel: error: ", 0), 0u) << r.out;
   }
 }
 
 TEST(HostileBoot, InternalErrorIsReportedWithRegisters) {
   REQUIRE_KVM();
-  BootRun r = boot(code(guest_fetch_begin, guest_fetch_end), 5);
+  BootRun r = boot(code(guest_fetch_begin, guest_fetch_end), 20);
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("KVM internal error"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rip 0000000020000000"), std::string::npos) << r.out;  // where the fetch failed
-  EXPECT_LT(r.seconds, 4.0);
+  EXPECT_LT(r.seconds, 20.0) << "ended by the fault, not the 20 s timeout";
 }
 
 }  // namespace

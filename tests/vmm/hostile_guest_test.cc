@@ -182,12 +182,14 @@ void expect_reported(const Hostile& h, const Outcome& o, double timeout_s) {
   if (*h.rip_prefix) {
     EXPECT_NE(v->dump.find(h.rip_prefix), std::string::npos) << v->dump;
   }
-  // Ends within the timeout: a fault at once, the others at the timeout (plus the kick).
+  // A fault ends the VM before the timeout (timed_out above says which ended it); the others run
+  // the whole timeout, then the kick ends them. The bounds are loose on purpose: they tell "ended
+  // by the fault" from "waited for the timeout", not how fast (a loaded CI machine is slow).
   if (h.by_timeout) {
     EXPECT_GE(r.run_ms, timeout_s * 1000 * 0.99);
-    EXPECT_LT(o.elapsed_s, timeout_s + 2.0);
+    EXPECT_LT(o.elapsed_s, timeout_s + 30.0) << "the kick must end it";
   } else {
-    EXPECT_LT(o.elapsed_s, std::min(timeout_s, 2.0)) << "a fault must end the VM, not wait for the timeout";
+    EXPECT_LT(o.elapsed_s, timeout_s) << "a fault must end the VM, not wait for the timeout";
   }
 }
 
@@ -203,9 +205,11 @@ void print_outcome(const Hostile& h, const Outcome& o) {
 
 TEST(HostileGuest, EachIsReportedWithRegistersAndEndsInTime) {
   REQUIRE_KVM();
-  const double timeout_s = 0.5;
   for (const Hostile& h : matrix(irqchip_available())) {
     SCOPED_TRACE(h.name);
+    // Guests that only the timeout ends get half a second; faulting ones 20 s, which they must
+    // never reach.
+    const double timeout_s = h.by_timeout ? 0.5 : 20.0;
     size_t fds = open_fds(), tasks = threads();
     Outcome o = run_hostile(h, timeout_s);
     expect_reported(h, o, timeout_s);
