@@ -1,5 +1,6 @@
 #include "cpumodel/cpuid/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -115,9 +116,10 @@ JsonWriter& JsonWriter::value(double d) {
     out_ += "null";
     return *this;
   }
+  // The shortest text that reads back as the same double: 7.19, not 7.1900000000000004.
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", d);
-  out_ += buf;
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  out_.append(buf, r.ptr);
   return *this;
 }
 

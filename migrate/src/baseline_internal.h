@@ -10,6 +10,9 @@
 namespace cpumodel::internal {
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ");
+// Features grouped by CPUID word, one line per word ("<indent>CPUID.07H:EBX  avx512f avx512dq ..."),
+// names wrapped at `width` columns under the first name. For people: migrate-check's texts.
+std::string feature_groups_text(const FeatureSet& features, const std::string& indent, size_t width = 100);
 // "h1, h2, h3 and 97 more" from host indices.
 // `total` is how many hosts `idx` stands for (idx may be cut short already).
 std::string host_list(std::span<const HostSummary> hosts, const std::vector<size_t>& idx, size_t max,

@@ -137,6 +137,39 @@ std::string migrate_check_json(const MigrateCheck& m) {
   return j.str() + "\n";
 }
 
+namespace internal {
+
+std::string feature_groups_text(const FeatureSet& features, const std::string& indent, size_t width) {
+  std::map<FeatureWord, std::vector<std::string>> by_word;
+  for (FeatureId id : features.ids()) by_word[feature(id).word].push_back(feature(id).name);
+  // An MSR's two words (bits 0-31, 32-63) share one label and one line.
+  std::vector<std::pair<std::string, std::vector<std::string>>> lines;
+  for (const auto& [w, names] : by_word) {
+    std::string label = feature_word_label(w);
+    if (lines.empty() || lines.back().first != label) lines.push_back({label, {}});
+    lines.back().second.insert(lines.back().second.end(), names.begin(), names.end());
+  }
+  size_t label_width = 0;
+  for (const auto& [label, names] : lines) label_width = std::max(label_width, label.size());
+  std::string out;
+  for (const auto& [label, names] : lines) {
+    std::string line = indent + label;
+    line.resize(indent.size() + label_width, ' ');
+    size_t start = line.size();
+    for (const auto& n : names) {
+      if (line.size() > start && line.size() + 1 + n.size() > width) {
+        out += line + "\n";
+        line = std::string(start, ' ');
+      }
+      line += " " + n;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace internal
+
 std::string migrate_check_text(const MigrateCheck& m) {
   std::string out = "guest " + m.guest.model + " started on " + m.guest.started_on + ": " +
                     num(m.guest.features.count()) + " features, phys-bits " + num(m.guest.phys_bits) +
@@ -161,23 +194,7 @@ std::string migrate_check_text(const MigrateCheck& m) {
       if (grouped) continue;
       grouped = true;
       out += indent + h.to + " lacks " + num(h.missing.count()) + " of the guest's features:\n";
-      std::map<FeatureWord, std::vector<std::string>> by_word;
-      for (FeatureId id : h.missing.ids()) by_word[feature(id).word].push_back(feature(id).name);
-      size_t label_width = 0;
-      for (const auto& [w, names] : by_word) label_width = std::max(label_width, feature_word_label(w).size());
-      for (const auto& [w, names] : by_word) {
-        std::string line = indent + "  " + feature_word_label(w);
-        line.resize(indent.size() + 2 + label_width, ' ');
-        size_t start = line.size();
-        for (const auto& n : names) {
-          if (line.size() > start && line.size() + 1 + n.size() > 100) {
-            out += line + "\n";
-            line = std::string(start, ' ');
-          }
-          line += " " + n;
-        }
-        out += line + "\n";
-      }
+      out += internal::feature_groups_text(h.missing, indent + "  ");
     }
   }
   out += m.ok ? "result: the guest can go along the path and back\n" : "result: cannot migrate\n";

@@ -85,7 +85,7 @@ std::string snapshot_text(const Snapshot& s) {
   out += "  source   " + h.source.vendor + " family " + std::to_string(sig.family) + " model " +
          std::to_string(sig.model) + " stepping " + std::to_string(sig.stepping) + " (" + h.source.brand + ")\n";
   out += "           microcode " + h.source.microcode + ", " + h.source.kernel + ", " + h.source.kvm_backend +
-         ", host " + h.source.hostname + ", TSC " + std::to_string(h.source.tsc_khz) + " kHz" +
+         ", hostname " + h.source.hostname + ", TSC " + std::to_string(h.source.tsc_khz) + " kHz" +
          (h.source.tsc_scaling ? " (scaling available)" : "") + "\n";
   char sum[24];
   std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(h.memory.checksum));

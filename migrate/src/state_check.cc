@@ -10,6 +10,7 @@
 #include "cpumodel/cpuid/decode.h"
 #include "cpumodel/cpuid/features.h"
 #include "cpumodel/cpuid/json.h"
+#include "baseline_internal.h"
 #include "cpumodel/migrate/baseline.h"
 
 namespace cpumodel {
@@ -90,9 +91,13 @@ void cpuid_reasons(const Snapshot& s, const HostProfile& to, const FeatureSet& d
     }
     if (v.cpuid.max_extended() >= 0x80000008) phys_bits = std::max(phys_bits, v.cpuid.get(0x80000008).eax & 0xff);
   }
-  for (const auto& [id, vcpus] : lacking)
-    c.reasons.push_back("CPUID: " + to.name + " lacks " + describe_feature(id) + " (in the CPUID of " +
-                        vcpu_list(vcpus) + ")");
+  for (const auto& [id, vcpus] : lacking) {
+    std::string who = vcpu_list(vcpus);
+    c.reasons.push_back("CPUID: " + to.name + " lacks " + describe_feature(id) + " (in the CPUID of " + who + ")");
+    auto g = std::find_if(c.missing.begin(), c.missing.end(), [&](const auto& p) { return p.first == who; });
+    if (g == c.missing.end()) g = c.missing.insert(c.missing.end(), {who, FeatureSet()});
+    g->second.add(id);
+  }
   if (phys_bits > dst.phys_bits)
     c.reasons.push_back("phys-bits: the guest has " + num(phys_bits) + " (CPUID.80000008H:EAX[7:0]), " + to.name +
                         " has " + num(dst.phys_bits));
@@ -264,7 +269,23 @@ std::string state_check_json(const StateCheck& c) {
 std::string state_check_text(const StateCheck& c) {
   std::string out = "snapshot " + c.snapshot + " (saved on " + c.source + ") -> " + c.destination + ": " +
                     (c.ok ? "ok" : "cannot resume") + "\n";
-  for (const auto& r : c.reasons) out += "  " + r + "\n";
+  // More than 4 missing features are grouped by CPUID word, as migrate-check --path shows them.
+  size_t missing = 0;
+  for (const auto& [who, set] : c.missing) missing += set.count();
+  std::string lacks = "CPUID: " + c.destination + " lacks ";
+  bool grouped = false;
+  for (const auto& r : c.reasons) {
+    if (missing <= 4 || r.rfind(lacks, 0) != 0) {
+      out += "  " + r + "\n";
+      continue;
+    }
+    if (grouped) continue;
+    grouped = true;
+    for (const auto& [who, set] : c.missing) {
+      out += "  " + lacks + num(set.count()) + " features of the saved guest's CPUID (in the CPUID of " + who + "):\n";
+      out += internal::feature_groups_text(set, "    ");
+    }
+  }
   for (const auto& n : c.notes) out += "  note: " + n + "\n";
   out += c.ok ? "result: the saved guest can resume there\n" : "result: cannot resume\n";
   return out;

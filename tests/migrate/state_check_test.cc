@@ -154,6 +154,16 @@ TEST(StateCheck, Avx512GuestOntoBroadwellLacksFeaturesAndXsaveComponents) {
     EXPECT_TRUE(has_reason(c, std::string("XSAVE: Xeon-E5-2650-v4 lacks state ") + comp)) << comp << "\n" << all(c);
   EXPECT_EQ(count_starting(c, "vendor"), 0u);
   EXPECT_EQ(count_starting(c, "TSC"), 0u);
+  // For people the missing features are grouped by CPUID word (the JSON keeps one reason each).
+  size_t missing = 0;
+  for (const auto& [who, set] : c.missing) missing += set.count();
+  ASSERT_GT(missing, 4u);
+  std::string text = state_check_text(c);
+  EXPECT_NE(text.find("lacks " + std::to_string(missing) + " features of the saved guest's CPUID"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n    CPUID.07H:EBX "), std::string::npos) << text;
+  EXPECT_EQ(text.find("lacks CPUID.07H:EBX.avx512f"), std::string::npos) << text;
+  EXPECT_NE(text.find("XSAVE: Xeon-E5-2650-v4 lacks state component 5 (opmask)"), std::string::npos) << text;
 }
 
 // 7. EPYC-Rome started on an EPYC 7502, onto an EPYC 7713 (Milan): Milan has every Rome feature;

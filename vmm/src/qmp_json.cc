@@ -1,4 +1,5 @@
 // The JSON reader QMP needs (RFC 8259: objects, arrays, strings with escapes, numbers, literals).
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -205,7 +206,7 @@ std::string JsonValue::dump() const {
       if (number_ == std::floor(number_) && std::fabs(number_) < 1e15)
         std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(number_));
       else
-        std::snprintf(buf, sizeof buf, "%.17g", number_);
+        *std::to_chars(buf, buf + sizeof buf - 1, number_).ptr = '\0';  // shortest round-trip form
       return buf;
     }
     case Kind::kString: return json_escape(string_);

@@ -26,6 +26,8 @@ struct StateCheck {
   std::string destination;            // profile name
   std::vector<std::string> reasons;   // each failure, named: "B lacks CPUID.07H:EBX.avx2 [bit 5]"
   std::vector<std::string> notes;     // what could not be judged, and why
+  // The CPUID features among those reasons, by the vCPUs whose CPUID has them ("vCPUs 0-1").
+  std::vector<std::pair<std::string, FeatureSet>> missing;
 };
 
 StateCheck check_state(const Snapshot& snapshot, const std::string& snapshot_name, const HostProfile& to);
