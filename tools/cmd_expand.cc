@@ -59,17 +59,7 @@ int run(const po::variables_map& vm) {
             << "level:     " << hex(d.level) << "  xlevel: " << hex(d.xlevel) << "\n";
   if (d.phys_bits) std::cout << "phys-bits: " << *d.phys_bits << "\n";
   if (d.tsc_khz) std::cout << "tsc:       " << *d.tsc_khz << " kHz\n";
-  std::cout << "features (" << d.features.count() << "):";
-  size_t col = 80;
-  for (const auto& n : d.features.names()) {
-    if (col + n.size() + 1 > 78) {
-      std::cout << "\n ";
-      col = 1;
-    }
-    std::cout << " " << n;
-    col += n.size() + 1;
-  }
-  std::cout << "\n";
+  print_feature_list(std::cout, d.features);
   print_set("removed by dependency closure:", x->removed_by_closure);
   print_set("added by dependency closure:", x->added_by_closure);
   print_set("filtered (host lacks):", x->filtered_by_host);

@@ -80,18 +80,7 @@ int run(const po::variables_map& vm) {
   std::cout << "defined at: " << e->source << "\n";
   if (e->kind == ModelEntry::Kind::kModel)
     std::cout << "(the definition as QEMU's cpu.c writes it; `cpumodel expand` adds the KVM defaults)\n";
-  // As `expand` prints it: the count, then the names wrapped at 78 columns.
-  std::cout << "features (" << d.features.count() << "):";
-  size_t col = 80;
-  for (const auto& n : d.features.names()) {
-    if (col + n.size() + 1 > 78) {
-      std::cout << "\n ";
-      col = 1;
-    }
-    std::cout << " " << n;
-    col += n.size() + 1;
-  }
-  std::cout << "\n";
+  print_feature_list(std::cout, d.features);
   if (versions.size() > 1 || (versions.size() == 1 && versions[0]->version)) {
     std::cout << "versions (cumulative: each applies on top of the previous):\n";
     for (const ModelEntry* v : versions) {

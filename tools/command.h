@@ -2,11 +2,13 @@
 // like kvmtool's builtin-*.c: main.cc only dispatches.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
 
+#include "cpumodel/cpuid/features.h"
 #include "cpumodel/cpuid/result.h"
 
 namespace cpumodel::tools {
@@ -36,6 +38,9 @@ void warn(const std::string& message);
 void note(const std::string& message);
 // True when stderr is a terminal (progress goes there only then).
 bool stderr_is_tty();
+
+// "features (N):" then the names wrapped at 78 columns, two-space indent (show and expand).
+void print_feature_list(std::ostream& os, const FeatureSet& features);
 
 // QEMU spellings (-cpu, -smp, -m, -kernel, -initrd, -append) rewritten as GNU long options.
 std::vector<std::string> qemu_aliases(std::vector<std::string> args);

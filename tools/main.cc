@@ -91,6 +91,20 @@ void warn(const std::string& message) {
 void note(const std::string& message) { std::fprintf(stderr, "cpumodel: note: %s\n", message.c_str()); }
 bool stderr_is_tty() { return ::isatty(2) == 1; }
 
+void print_feature_list(std::ostream& os, const FeatureSet& features) {
+  os << "features (" << features.count() << "):";
+  size_t col = 80;
+  for (const auto& n : features.names()) {
+    if (col + n.size() + 1 > 78) {
+      os << "\n ";
+      col = 1;
+    }
+    os << " " << n;
+    col += n.size() + 1;
+  }
+  os << "\n";
+}
+
 std::vector<std::string> qemu_aliases(std::vector<std::string> args) {
   static const char* const kAliases[] = {"-cpu", "-smp", "-m", "-kernel", "-initrd", "-append"};
   for (auto& a : args)
