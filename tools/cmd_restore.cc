@@ -65,6 +65,13 @@ int run(const po::variables_map& vm) {
     info.cpu_model = snap->header.cpu_model;
     info.smp = snap->header.smp;
     info.cpus = snap->header.cpus;
+    // The whole topology: a snapshot taken of the restored guest keeps it, and query-cpus-fast
+    // (`cpumodel vcpus`) places the vCPUs by it.
+    info.maxcpus = snap->header.maxcpus;
+    info.sockets = snap->header.sockets;
+    info.dies = snap->header.dies;
+    info.cores = snap->header.cores;
+    info.threads = snap->header.threads;
     info.guest = snap->header.guest;
     vmm::add_machine_qmp_commands(*qmp, *restored->machine, info);
     qmp->start();

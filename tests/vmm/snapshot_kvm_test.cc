@@ -458,7 +458,11 @@ TEST(SnapshotKvm, ResumesAcrossFreshProcessesThroughTheCliAndQmp) {
   std::atomic<bool> ended{false};
   std::thread runner([&] { rep = m->run(); ended = true; });
   out.wait_for(0, 5, ended);
-  ASSERT_TRUE(snapshot_machine(*m, a, info(), AfterSnapshot::kStop).ok());
+  SnapshotInfo two_sockets = info();  // a topology for the header: restore's QMP places vCPUs by it
+  two_sockets.cpus = two_sockets.maxcpus = two_sockets.sockets = 2;
+  two_sockets.dies = two_sockets.cores = two_sockets.threads = 1;
+  two_sockets.smp = "2,maxcpus=2,sockets=2,dies=1,cores=1,threads=1";
+  ASSERT_TRUE(snapshot_machine(*m, a, two_sockets, AfterSnapshot::kStop).ok());
   runner.join();
   ASSERT_TRUE(rep.ok());
   ASSERT_FALSE(rep->all_done()) << "the guest ended before the first snapshot";
@@ -477,9 +481,27 @@ TEST(SnapshotKvm, ResumesAcrossFreshProcessesThroughTheCliAndQmp) {
   std::string b_out = dir + "/b.out";
   pid_t pid = spawn({"restore", a, "--qmp", qmp}, b_out);
   for (int i = 0; i < 500 && lines_in(b_out) < 40; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // `cpumodel vcpus` on the restored guest: each vCPU's live thread, placed by the saved topology.
+  ASSERT_EQ(run_cli({"vcpus", "--qmp", qmp}, &text), 0) << text;
+  std::istringstream rows(text);
+  std::string header;
+  std::getline(rows, header);
+  for (unsigned v = 0; v < 2; ++v) {
+    unsigned index = 99, socket = 99, die = 99, core = 99, thread = 99;
+    long tid = 0;
+    rows >> index >> tid >> socket >> die >> core >> thread;
+    rows.ignore(1000, '\n');
+    EXPECT_EQ(index, v) << text;
+    EXPECT_GT(tid, 0) << text;
+    EXPECT_EQ(socket, v) << text;
+    EXPECT_EQ(core, 0u) << text;
+  }
   auto saved = qmp_execute(qmp, "snapshot-save", "{\"path\": \"" + b + "\", \"quit\": true}", 10);
   EXPECT_TRUE(saved.ok()) << saved.error().message;
   EXPECT_EQ(wait_exit(pid), 0);
+  // The snapshot of the restored guest keeps the topology.
+  ASSERT_EQ(run_cli({"state", "inspect", b, "--json"}, &text), 0) << text;
+  EXPECT_NE(text.find("\"smp\": \"2,maxcpus=2,sockets=2,dies=1,cores=1,threads=1\""), std::string::npos) << text;
   std::ifstream bin(b_out);
   parse_restore(std::string((std::istreambuf_iterator<char>(bin)), std::istreambuf_iterator<char>()), got);
   ASSERT_EQ(run_cli({"restore", b, "--no-verify-memory"}, &text), 0) << text;

@@ -505,23 +505,27 @@ std::vector<VcpuThreadInfo> LinuxVm::vcpu_threads() const {
   const Impl& m = *impl_;
   std::vector<VcpuThreadInfo> out;
   for (size_t i = 0; i < m.config.places.size(); ++i) {
-    VcpuThreadInfo v;
-    v.place = m.config.places[i];
-    if (i < m.tids.size()) {
-      v.tid = m.tids[i].load();
-      v.pinned = m.pinned[i].load();
-    }
-    if (v.tid > 0) {
-      v.host_cpu = last_cpu_of(v.tid);
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      if (::sched_getaffinity(v.tid, sizeof set, &set) == 0)
-        for (unsigned c = 0; c < CPU_SETSIZE; ++c)
-          if (CPU_ISSET(c, &set)) v.allowed.add(c);
-    }
-    out.push_back(std::move(v));
+    bool started = i < m.tids.size();
+    out.push_back(vcpu_thread_info(m.config.places[i], started ? m.tids[i].load() : 0,
+                                   started && m.pinned[i].load()));
   }
   return out;
+}
+
+VcpuThreadInfo vcpu_thread_info(const VcpuPlace& place, pid_t tid, bool pinned) {
+  VcpuThreadInfo v;
+  v.place = place;
+  v.tid = tid;
+  v.pinned = pinned;
+  if (tid > 0) {
+    v.host_cpu = last_cpu_of(tid);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(tid, sizeof set, &set) == 0)
+      for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) v.allowed.add(c);
+  }
+  return v;
 }
 
 }  // namespace cpumodel::vmm

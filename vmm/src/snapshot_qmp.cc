@@ -1,7 +1,9 @@
 // QMP commands of a Machine: run state control and snapshot-save (snapshot.h).
+#include <algorithm>
 #include <cmath>
 
 #include "cpumodel/cpuid/json.h"
+#include "cpumodel/vmm/linux_vm.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
 
@@ -14,6 +16,27 @@ void add_machine_qmp_commands(QmpServer& server, Machine& machine, const Snapsho
     bool paused = m->paused();
     return QmpOutcome::success(std::string("{\"status\": \"") + (paused ? "paused" : "running") +
                                "\", \"singlestep\": false, \"running\": " + (paused ? "false" : "true") + "}");
+  });
+  // query-cpus-fast (what `cpumodel vcpus` asks), as `boot` answers it: the places come from the
+  // topology the header records (one socket of `cpus` cores when it records none).
+  server.add_command("query-cpus-fast", [m, info](const JsonValue&) {
+    auto tids = m->vcpu_tids();
+    SmpConfig smp;
+    smp.cpus = static_cast<unsigned>(tids.size());
+    smp.maxcpus = std::max(info.maxcpus, smp.cpus);
+    smp.sockets = info.sockets ? info.sockets : 1;
+    smp.dies = info.dies ? info.dies : 1;
+    smp.cores = info.cores ? info.cores : smp.maxcpus;
+    smp.threads = info.threads ? info.threads : 1;
+    if (smp.sockets * smp.dies * smp.cores * smp.threads != smp.maxcpus) {
+      smp = SmpConfig{};
+      smp.cpus = smp.maxcpus = smp.cores = static_cast<unsigned>(tids.size());
+    }
+    auto places = vcpu_places(smp);
+    std::vector<VcpuThreadInfo> threads;
+    for (size_t i = 0; i < tids.size() && i < places.size(); ++i)
+      threads.push_back(vcpu_thread_info(places[i], tids[i].first, tids[i].second));
+    return QmpOutcome::success(cpus_fast_json(threads));
   });
   server.add_command("stop", [m, srv](const JsonValue&) {
     if (!m->paused()) {

@@ -83,6 +83,8 @@ struct VcpuThreadInfo {
   bool pinned = false;
   CpuSet allowed;
 };
+// A vCPU thread as /proc and the scheduler see it now (host CPU, affinity); tid 0: not started.
+VcpuThreadInfo vcpu_thread_info(const VcpuPlace& place, pid_t tid, bool pinned);
 
 class LinuxVm {
  public:

@@ -118,6 +118,9 @@ class Machine {
   // Ends run(): every vCPU that has not ended ends with VcpuEnd::kStopped.
   void stop();
   bool paused() const;
+  // Each vCPU's thread id (0 before its thread started) and whether it is pinned, in index order;
+  // from any thread.
+  std::vector<std::pair<pid_t, bool>> vcpu_tids() const;
   // The VM's and every vCPU's state (vcpu_state.h); only while paused, before run() or after it.
   Result<MachineState> save_state();
   const Kvm& kvm() const;
