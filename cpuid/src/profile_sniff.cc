@@ -17,14 +17,22 @@ std::optional<uint64_t> parse_hex(std::string_view s, bool need_prefix, size_t m
     return std::nullopt;
   }
   if (s.empty() || s.size() > max_digits) return std::nullopt;
+  // Digit values through a table (16 = not a hex digit).
+  static constexpr auto kDigit = [] {
+    std::array<uint8_t, 256> t{};
+    t.fill(16);
+    for (int c = 0; c < 10; ++c) t[static_cast<size_t>('0' + c)] = static_cast<uint8_t>(c);
+    for (int c = 0; c < 6; ++c) {
+      t[static_cast<size_t>('a' + c)] = static_cast<uint8_t>(10 + c);
+      t[static_cast<size_t>('A' + c)] = static_cast<uint8_t>(10 + c);
+    }
+    return t;
+  }();
   uint64_t v = 0;
   for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return std::nullopt;
-    v = (v << 4) | static_cast<uint64_t>(d);
+    uint8_t d = kDigit[static_cast<unsigned char>(c)];
+    if (d > 15) return std::nullopt;
+    v = (v << 4) | d;
   }
   return v;
 }
@@ -98,9 +106,10 @@ bool is_binary(std::string_view text) {
     for (int c = 0; c < 0x20; ++c) t[static_cast<size_t>(c)] = c != '\n' && c != '\r' && c != '\t' && c != '\f';
     return t;
   }();
+  // The first KiB tells: binary formats (ELF, Protobuf, images) show control bytes at once.
   size_t control = 0;
-  for (unsigned char c : head.substr(0, 4096)) control += kControl[c];
-  return control * 20 > std::min<size_t>(head.size(), 4096);
+  for (unsigned char c : head.substr(0, 1024)) control += kControl[c];
+  return control * 20 > std::min<size_t>(head.size(), 1024);
 }
 
 std::string_view skip_bom_and_space(std::string_view t) {
