@@ -24,6 +24,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -292,6 +293,31 @@ const Expected kExpected[] = {
     {"Nehalem", "EPYC-7502-32-Core", 0, ""},
 };
 
+// `reason` is in the text. "lacks CPUID.07H:EBX.erms [bit 9]" is also found where the text groups
+// missing features by word ("    CPUID.07H:EBX       tsc-adjust erms", names wrapped onto lines
+// that start with blanks).
+bool has_reason(const std::string& text, const std::string& reason) {
+  if (text.find(reason) != std::string::npos) return true;
+  std::smatch m;
+  if (!std::regex_match(reason, m, std::regex("lacks ((?:CPUID|MSR)[^ ]*:[A-Z]+|MSR\\([0-9A-F]+H\\))\\.(\\S+) \\[bit \\d+\\]")))
+    return false;
+  const std::string label = m[1], name = m[2];
+  std::istringstream in(text);
+  bool in_label = false;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string first;
+    words >> first;
+    if (first.rfind("CPUID.", 0) == 0 || first.rfind("MSR(", 0) == 0) in_label = first == label;
+    else if (line.empty() || line.find_first_not_of(' ') < 8) in_label = false;  // not a wrapped name line
+    else words.seekg(0);
+    if (!in_label) continue;
+    for (std::string w; words >> w;)
+      if (w == name) return true;
+  }
+  return false;
+}
+
 TEST_F(SnapshotRig, VerdictsAgainstRealHostsAsDerivedByHand) {
   for (const auto& e : kExpected) {
     std::string dump = std::string("x86_64-cpuid-") + e.dump + ".xml";
@@ -300,7 +326,7 @@ TEST_F(SnapshotRig, VerdictsAgainstRealHostsAsDerivedByHand) {
     std::string text = check_text(e.model, dump, &code);
     EXPECT_EQ(code, e.exit_code) << text;
     if (*e.reason) {
-      EXPECT_NE(text.find(e.reason), std::string::npos) << text;
+      EXPECT_TRUE(has_reason(text, e.reason)) << e.reason << "\n" << text;
       EXPECT_NE(text.find("cannot resume"), std::string::npos) << text;
     } else {
       EXPECT_NE(text.find(": ok\n"), std::string::npos) << text;
