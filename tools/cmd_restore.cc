@@ -65,8 +65,8 @@ int run(const po::variables_map& vm) {
     info.cpu_model = snap->header.cpu_model;
     info.smp = snap->header.smp;
     info.cpus = snap->header.cpus;
-    // The whole topology: a snapshot taken of the restored guest keeps it, and query-cpus-fast
-    // (`cpumodel vcpus`) places the vCPUs by it.
+    // The whole topology, so a snapshot taken of the restored guest records it as the first did
+    // (query-cpus-fast places the vCPUs by `smp`).
     info.maxcpus = snap->header.maxcpus;
     info.sockets = snap->header.sockets;
     info.dies = snap->header.dies;

@@ -122,7 +122,6 @@ struct Machine::Impl {
   std::vector<VcpuReport> reports;
   std::vector<std::atomic<bool>> thread_done;
   std::vector<std::atomic<pid_t>> live_tids;     // for vcpu_tids(), from other threads
-  std::vector<std::atomic<bool>> live_pinned;
 
   // Pause, resume and stop from another thread (snapshots, QMP); restore from a snapshot.
   std::atomic<bool> pause_requested{false};
@@ -183,7 +182,6 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   impl->config = std::move(config);
   // Sized once here: vcpu_tids() may be asked (QMP) before run() starts the threads.
   impl->live_tids = std::vector<std::atomic<pid_t>>(impl->config.vcpus.size());
-  impl->live_pinned = std::vector<std::atomic<bool>>(impl->config.vcpus.size());
   auto kvm = Kvm::open(impl->config.device);
   if (!kvm) return kvm.error();
   impl->kvm = std::move(*kvm);
@@ -294,7 +292,6 @@ void Machine::Impl::vcpu_thread(unsigned index) {
   VcpuReport& rep = reports[index];
   rep.tid = current_tid();
   live_tids[index].store(rep.tid);
-  live_pinned[index].store(config.vcpus[index].pin.has_value());
   std::string name = "vcpu " + std::to_string(index);
   ::pthread_setname_np(::pthread_self(), name.c_str());
   bool ok = true;
@@ -488,7 +485,9 @@ void Machine::stop() {
 std::vector<std::pair<pid_t, bool>> Machine::vcpu_tids() const {
   const Impl& m = *impl_;
   std::vector<std::pair<pid_t, bool>> out;
-  for (size_t i = 0; i < m.live_tids.size(); ++i) out.emplace_back(m.live_tids[i].load(), m.live_pinned[i].load());
+  // Pinned or not is the configuration's (fixed at create()); only the thread ids change.
+  for (size_t i = 0; i < m.live_tids.size(); ++i)
+    out.emplace_back(m.live_tids[i].load(), m.config.vcpus[i].pin.has_value());
   return out;
 }
 

@@ -1,8 +1,8 @@
 // QMP commands of a Machine: run state control and snapshot-save (snapshot.h).
-#include <algorithm>
 #include <cmath>
 
 #include "cpumodel/cpuid/json.h"
+#include "cpumodel/cpuid/smp.h"
 #include "cpumodel/vmm/linux_vm.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
@@ -18,18 +18,14 @@ void add_machine_qmp_commands(QmpServer& server, Machine& machine, const Snapsho
                                "\", \"singlestep\": false, \"running\": " + (paused ? "false" : "true") + "}");
   });
   // query-cpus-fast (what `cpumodel vcpus` asks), as `boot` answers it: the places come from the
-  // topology the header records (one socket of `cpus` cores when it records none).
+  // -smp the header records (one socket of `cpus` cores when it records none that fits).
   server.add_command("query-cpus-fast", [m, info](const JsonValue&) {
     auto tids = m->vcpu_tids();
+    auto parsed = parse_smp(info.smp);
     SmpConfig smp;
-    smp.cpus = static_cast<unsigned>(tids.size());
-    smp.maxcpus = std::max(info.maxcpus, smp.cpus);
-    smp.sockets = info.sockets ? info.sockets : 1;
-    smp.dies = info.dies ? info.dies : 1;
-    smp.cores = info.cores ? info.cores : smp.maxcpus;
-    smp.threads = info.threads ? info.threads : 1;
-    if (smp.sockets * smp.dies * smp.cores * smp.threads != smp.maxcpus) {
-      smp = SmpConfig{};
+    if (parsed && parsed->cpus == tids.size()) {
+      smp = *parsed;
+    } else {
       smp.cpus = smp.maxcpus = smp.cores = static_cast<unsigned>(tids.size());
     }
     auto places = vcpu_places(smp);
