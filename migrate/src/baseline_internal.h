@@ -13,6 +13,10 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ");
 // Features grouped by CPUID word, one line per word ("<indent>CPUID.07H:EBX  avx512f avx512dq ..."),
 // names wrapped at `width` columns under the first name. For people: migrate-check's texts.
 std::string feature_groups_text(const FeatureSet& features, const std::string& indent, size_t width = 100);
+// Each reason on its own line after `indent`. When `group` is not empty, the reasons that begin
+// with `lacks` are left out and `group` (their grouped form) stands where the first of them was.
+std::string reason_lines(const std::vector<std::string>& reasons, const std::string& indent, const std::string& lacks,
+                         const std::string& group);
 // "h1, h2, h3 and 97 more" from host indices.
 // `total` is how many hosts `idx` stands for (idx may be cut short already).
 std::string host_list(std::span<const HostSummary> hosts, const std::vector<size_t>& idx, size_t max,

@@ -86,10 +86,11 @@ Result<GuestImage> start_guest(const Catalog& catalog, std::string_view spec, co
   return g;
 }
 
-std::vector<std::string> hop_reasons(const GuestImage& g, const HostProfile& from, const HostProfile& to) {
-  (void)from;
+namespace {
+
+// The reasons against `to`, whose summary the caller has already made.
+std::vector<std::string> reasons_against(const GuestImage& g, const HostProfile& to, const HostSummary& dst) {
   std::vector<std::string> out;
-  HostSummary dst = summarize_host(to);
   if (dst.vendor != g.host_vendor)
     out.push_back("vendor: the guest started on a " + g.host_vendor + " host, " + to.name + " is " + dst.vendor);
   for (FeatureId id : (g.features - dst.features).ids()) out.push_back(to.name + " lacks " + describe_feature(id));
@@ -101,6 +102,13 @@ std::vector<std::string> hop_reasons(const GuestImage& g, const HostProfile& fro
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> hop_reasons(const GuestImage& g, const HostProfile& from, const HostProfile& to) {
+  (void)from;
+  return reasons_against(g, to, summarize_host(to));
+}
+
 Result<MigrateCheck> migrate_check(const Catalog& catalog, std::string_view spec, const std::vector<HostProfile>& path) {
   if (path.size() < 2) return input_error("migrate-check: --path needs at least two hosts (A,B)");
   auto g = start_guest(catalog, spec, path[0]);
@@ -108,7 +116,8 @@ Result<MigrateCheck> migrate_check(const Catalog& catalog, std::string_view spec
   MigrateCheck m;
   m.guest = std::move(*g);
   auto hop = [&](const HostProfile& a, const HostProfile& b, bool is_return) {
-    MigrateHop h{a.name, b.name, true, is_return, hop_reasons(m.guest, a, b), m.guest.features - summarize_host(b).features};
+    HostSummary dst = summarize_host(b);
+    MigrateHop h{a.name, b.name, true, is_return, reasons_against(m.guest, b, dst), m.guest.features - dst.features};
     h.ok = h.reasons.empty();
     m.ok = m.ok && h.ok;
     m.hops.push_back(std::move(h));
@@ -168,6 +177,21 @@ std::string feature_groups_text(const FeatureSet& features, const std::string& i
   return out;
 }
 
+std::string reason_lines(const std::vector<std::string>& reasons, const std::string& indent, const std::string& lacks,
+                         const std::string& group) {
+  std::string out;
+  bool grouped = false;
+  for (const auto& r : reasons) {
+    if (group.empty() || r.rfind(lacks, 0) != 0) {
+      out += indent + r + "\n";
+    } else if (!grouped) {
+      out += group;
+      grouped = true;
+    }
+  }
+  return out;
+}
+
 }  // namespace internal
 
 std::string migrate_check_text(const MigrateCheck& m) {
@@ -184,18 +208,11 @@ std::string migrate_check_text(const MigrateCheck& m) {
     // Reasons under the hop. Up to 4 missing features one per line, as the reasons say; more are
     // grouped by CPUID word ("CPUID.07H:EBX  avx512f avx512dq ..."), wrapped at 100 columns.
     const std::string indent = "      ";
-    bool group = h.missing.count() > 4, grouped = false;
-    std::string lacks = h.to + " lacks ";
-    for (const auto& r : h.reasons) {
-      if (!group || r.rfind(lacks, 0) != 0) {
-        out += indent + r + "\n";
-        continue;
-      }
-      if (grouped) continue;
-      grouped = true;
-      out += indent + h.to + " lacks " + num(h.missing.count()) + " of the guest's features:\n";
-      out += internal::feature_groups_text(h.missing, indent + "  ");
-    }
+    std::string group;
+    if (h.missing.count() > 4)
+      group = indent + h.to + " lacks " + num(h.missing.count()) + " of the guest's features:\n" +
+              internal::feature_groups_text(h.missing, indent + "  ");
+    out += internal::reason_lines(h.reasons, indent, h.to + " lacks ", group);
   }
   out += m.ok ? "result: the guest can go along the path and back\n" : "result: cannot migrate\n";
   return out;

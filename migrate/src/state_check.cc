@@ -272,20 +272,12 @@ std::string state_check_text(const StateCheck& c) {
   // More than 4 missing features are grouped by CPUID word, as migrate-check --path shows them.
   size_t missing = 0;
   for (const auto& [who, set] : c.missing) missing += set.count();
-  std::string lacks = "CPUID: " + c.destination + " lacks ";
-  bool grouped = false;
-  for (const auto& r : c.reasons) {
-    if (missing <= 4 || r.rfind(lacks, 0) != 0) {
-      out += "  " + r + "\n";
-      continue;
-    }
-    if (grouped) continue;
-    grouped = true;
-    for (const auto& [who, set] : c.missing) {
-      out += "  " + lacks + num(set.count()) + " features of the saved guest's CPUID (in the CPUID of " + who + "):\n";
-      out += internal::feature_groups_text(set, "    ");
-    }
-  }
+  std::string lacks = "CPUID: " + c.destination + " lacks ", group;
+  if (missing > 4)
+    for (const auto& [who, set] : c.missing)
+      group += "  " + lacks + num(set.count()) + " features of the saved guest's CPUID (in the CPUID of " + who +
+               "):\n" + internal::feature_groups_text(set, "    ");
+  out += internal::reason_lines(c.reasons, "  ", lacks, group);
   for (const auto& n : c.notes) out += "  note: " + n + "\n";
   out += c.ok ? "result: the saved guest can resume there\n" : "result: cannot resume\n";
   return out;

@@ -187,22 +187,21 @@ class FileBytes {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
     // Small files (every profile; a bundle of a few hosts) are read: cheaper than a mapping's
-    // mmap, munmap and page faults.
+    // mmap, munmap and page faults. Large ones are mapped. Anything else (a pipe, a short read)
+    // goes to read_file below.
     constexpr off_t kReadBelow = off_t{1} << 20;
-    if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < kReadBelow) {
-      f.copy_.resize(static_cast<size_t>(st.st_size));
-      ssize_t n = ::pread(fd, f.copy_.data(), f.copy_.size(), 0);
-      if (n == st.st_size) {
-        ::close(fd);
-        return f;
-      }
-      f.copy_.clear();
-    }
-    if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= kReadBelow) {
-      void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p != MAP_FAILED) {
+    if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      size_t size = static_cast<size_t>(st.st_size);
+      if (st.st_size < kReadBelow) {
+        f.copy_.resize(size);
+        if (::pread(fd, f.copy_.data(), size, 0) == st.st_size) {
+          ::close(fd);
+          return f;
+        }
+        f.copy_.clear();
+      } else if (void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0); p != MAP_FAILED) {
         f.map_ = p;
-        f.size_ = static_cast<size_t>(st.st_size);
+        f.size_ = size;
       }
     }
     if (fd >= 0) ::close(fd);
