@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "command.h"
+#include "linux_guest.h"
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/models/catalog.h"
 #include "cpumodel/vmm/cpuset.h"
@@ -72,23 +73,6 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-struct SerialSetup {
-  int out_fd = 1;
-  int in_fd = 0;
-  bool owned = false;
-};
-
-Result<SerialSetup> serial_setup(const std::string& spec) {
-  if (spec == "stdio") return SerialSetup{};
-  if (spec == "none" || spec == "null") return SerialSetup{-1, -1, false};
-  if (spec.rfind("file:", 0) == 0 && spec.size() > 5) {
-    int fd = ::open(spec.c_str() + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return input_error("--serial " + spec + ": cannot open: " + std::strerror(errno));
-    return SerialSetup{fd, -1, true};
-  }
-  return input_error("--serial " + spec + ": expected stdio, file:PATH or none");
-}
-
 Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpuid& guest, const SerialSetup& serial) {
   vmm::LinuxVmConfig c;
   c.device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
@@ -111,50 +95,10 @@ Result<vmm::LinuxVmConfig> vm_config(const po::variables_map& vm, const GuestCpu
   return c;
 }
 
-void print_stats(const vmm::LinuxVmResult& r) {
-  auto sub = [](uint64_t a, uint64_t b) { return static_cast<unsigned long long>(a > b ? a - b : 0); };
-  auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
-  std::fprintf(stderr,
-               "cpumodel: note: run %.0f ms, first serial output at %.0f ms, %llu serial bytes, %llu exits\n"
-               "cpumodel: note: peak RSS %llu KiB, guest RAM resident %llu of %llu KiB: VMM overhead %llu KiB "
-               "(private %llu KiB, executable and shared libraries %llu KiB)\n",
-               r.run_ms, r.first_output_ms, u(r.serial_bytes), u(r.exits), u(r.peak_rss_kib),
-               u(r.guest_resident_kib), u(r.guest_ram_kib), sub(r.peak_rss_kib, r.guest_resident_kib),
-               sub(r.rss_anon_kib, r.guest_resident_kib), u(r.rss_file_kib));
-}
-
-int boot(vmm::LinuxVm& machine, vmm::QmpServer* qmp, bool stats) {
-  if (qmp) {
-    vmm::add_vm_qmp_commands(*qmp, machine);
-    qmp->start();
-  }
-  auto result = machine.run();
-  if (!result) return fail(result.error());
-  if (qmp) {
-    static const char* const kReason[] = {"guest-shutdown", "guest-reset", "host-qmp-quit", "host-signal",
-                                          "guest-panic", "host-error"};
-    bool guest = result->end == vmm::LinuxVmEnd::kPowerOff || result->end == vmm::LinuxVmEnd::kReset;
-    qmp->emit_event("SHUTDOWN", std::string("{\"guest\": ") + (guest ? "true" : "false") + ", \"reason\": \"" +
-                                    kReason[static_cast<int>(result->end)] + "\"}");
-  }
-  if (stats) print_stats(*result);
-  int code = result->exit_code();
-  std::string line = std::string("guest ") + vmm::linux_vm_end_name(result->end) + ": " + result->what;
-  if (code == kExitOk) {
-    note(line);
-    return code;
-  }
-  int rc = fail(line, code);
-  // The error is one line; the guest's registers follow it, indented, for the person debugging.
-  std::istringstream dump(result->dump);
-  for (std::string l; std::getline(dump, l);) std::fprintf(stderr, "  %s\n", l.c_str());
-  return rc;
-}
-
 // Reads the files, builds the guest CPUID tables and creates the VM; the file buffers and the
 // catalog are gone when it returns (the kernel and initrd live on in guest RAM).
 Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, const SmpConfig& smp,
-                                                const SerialSetup& serial) {
+                                                const SerialSetup& serial, std::string& model) {
   auto kernel_file = MappedFile::open(vm["kernel"].as<std::string>(), "--kernel");
   if (!kernel_file) return kernel_file.error();
   std::optional<MappedFile> initrd_file;
@@ -183,6 +127,7 @@ Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, con
   auto x = cat->expand(vm["cpu"].as<std::string>(), &*host, false);
   if (!x) return x.error();
   for (const auto& w : x->warnings) warn(w);
+  model = x->cpu.model;
   auto guest = build_guest_cpuid(x->cpu, smp, &*host, {});
   if (!guest) return guest.error();
   for (const auto& w : guest->warnings) warn(w);
@@ -216,10 +161,12 @@ int run(const po::variables_map& vm) {
     if (!s) return fail(s.error());
     qmp = std::move(*s);
   }
-  auto machine = create_vm(vm, *smp, *serial);
+  std::string model;
+  auto machine = create_vm(vm, *smp, *serial, model);
   if (!machine) return fail(machine.error());
   ::malloc_trim(0);  // the catalog and file buffers go back to the system before the guest grows
-  int code = boot(**machine, qmp.get(), vm.count("stats") > 0);
+  auto info = snapshot_info(vm["cpu"].as<std::string>(), model, *smp, "linux");
+  int code = run_linux_guest(**machine, qmp.get(), info, vm.count("stats") > 0);
   if (serial->owned) ::close(serial->out_fd);
   return code;
 }
@@ -235,7 +182,7 @@ void options(po::options_description& o, po::positional_options_description&) {
       "affinity", po::value<std::string>(), "confine the whole VMM to these host CPUs (e.g. 0-3)")(
       "serial", po::value<std::string>()->default_value("stdio"),
       "the UART: stdio (a terminal goes raw; Ctrl-A x quits), file:PATH (output only), none")(
-      "qmp", po::value<std::string>(), "QMP control socket: unix:PATH")(
+      "qmp", po::value<std::string>(), "QMP control socket: unix:PATH (run control, snapshot-save)")(
       "timeout", po::value<double>()->default_value(0.0), "stop the guest after this many seconds (exit 1); 0: never")(
       "stats", "print run time, first serial output, peak RSS and the VMM's memory overhead on stderr")(
       "kvm-device", po::value<std::string>(), "KVM device (default $CPUMODEL_KVM_DEVICE or /dev/kvm)")(

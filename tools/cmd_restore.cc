@@ -1,13 +1,20 @@
-// cpumodel restore SNAPSHOT [--pin V:C,...] [--qmp unix:PATH] [--timeout S] [--no-verify-memory]:
-// resumes a saved guest in this process (cpumodel::vmm restore_machine); the guest continues where
-// it was. Its COM1 output goes to stdout; the test guests' checkpoint port (0xCF0) prints one line
-// per value ("vcpu N: 0x12345678"), and a vCPU that ends prints "vcpu N: done 0x...".
+// cpumodel restore SNAPSHOT [--pin V:C,...] [--qmp unix:PATH] [--timeout S] [--no-verify-memory]
+//   [--serial stdio|file:PATH|none]:
+// resumes a saved guest in this process; the guest continues where it was.
+// - A Linux guest (saved from `boot`; its snapshot has port device state): restore_linux_vm, with
+//   the UART, i8042, CMOS and ACPI PM as they were; stdin is typed into its console as in `boot`.
+// - A probe-style guest (`verify --hold`, tests): restore_machine. Its COM1 output goes to stdout;
+//   the test guests' checkpoint port (0xCF0) prints one line per value ("vcpu N: 0x12345678"), and
+//   a vCPU that ends prints "vcpu N: done 0x...".
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "command.h"
+#include "linux_guest.h"
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/guest_abi.h"
 #include "cpumodel/vmm/hold.h"
@@ -35,12 +42,61 @@ bool handle_io(unsigned index, kvm_run& run) {
   return false;
 }
 
+vmm::SnapshotInfo info_of(const SnapshotHeader& h) {
+  vmm::SnapshotInfo info;
+  info.tool_version = CPUMODEL_VERSION;
+  info.cpu_spec = h.cpu_spec;
+  info.cpu_model = h.cpu_model;
+  info.smp = h.smp;
+  // The whole topology, so a snapshot taken of the restored guest records it as the first did
+  // (query-cpus-fast places the vCPUs by `smp`).
+  info.cpus = h.cpus;
+  info.maxcpus = h.maxcpus;
+  info.sockets = h.sockets;
+  info.dies = h.dies;
+  info.cores = h.cores;
+  info.threads = h.threads;
+  info.guest = h.guest;
+  return info;
+}
+
+// A Linux guest (the snapshot has port device state): its UART on --serial, stdin typed into it,
+// the Linux VM's QMP, and the exit codes of `boot`.
+int restore_linux(const po::variables_map& vm, const Snapshot& snap, const std::string& path) {
+  auto serial = serial_setup(vm["serial"].as<std::string>());
+  if (!serial) return fail(serial.error());
+  vmm::LinuxVmConfig c;
+  if (vm.count("kvm-device")) c.device = vm["kvm-device"].as<std::string>();
+  c.timeout_s = vm["timeout"].as<double>();
+  c.serial_out_fd = serial->out_fd;
+  c.serial_in_fd = serial->in_fd;
+  if (vm.count("pin")) {
+    auto pins = vmm::parse_pin_map(vm["pin"].as<std::string>());
+    if (!pins) return fail(pins.error());
+    c.pins = std::move(*pins);
+  }
+  std::unique_ptr<vmm::QmpServer> qmp;
+  if (vm.count("qmp")) {
+    auto server = vmm::QmpServer::listen(vm["qmp"].as<std::string>());
+    if (!server) return fail(server.error());
+    qmp = std::move(*server);
+  }
+  auto restored = vmm::restore_linux_vm(snap, path, std::move(c), !vm.count("no-verify-memory"));
+  if (!restored) return fail(restored.error());
+  int code = run_linux_guest(**restored, qmp.get(), info_of(snap.header), vm.count("stats") > 0);
+  if (serial->owned) ::close(serial->out_fd);
+  return code;
+}
+
 int run(const po::variables_map& vm) {
   auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (args.size() != 1) return fail("restore: expected one SNAPSHOT (see 'cpumodel restore --help')");
   const std::string& path = args[0];
   auto snap = read_snapshot(path);
   if (!snap) return fail(snap.error());
+  if (snap->state.devices) return restore_linux(vm, *snap, path);
+  if (vm["serial"].as<std::string>() != "stdio")
+    return fail("restore: --serial is for Linux guests; this snapshot is of a " + snap->header.guest + " guest");
   vmm::RestoreOptions o;
   if (vm.count("kvm-device")) o.device = vm["kvm-device"].as<std::string>();
   o.timeout_s = vm["timeout"].as<double>();
@@ -59,21 +115,7 @@ int run(const po::variables_map& vm) {
     auto server = vmm::QmpServer::listen(vm["qmp"].as<std::string>());
     if (!server) return fail(server.error());
     qmp = std::move(*server);
-    vmm::SnapshotInfo info;
-    info.tool_version = CPUMODEL_VERSION;
-    info.cpu_spec = snap->header.cpu_spec;
-    info.cpu_model = snap->header.cpu_model;
-    info.smp = snap->header.smp;
-    info.cpus = snap->header.cpus;
-    // The whole topology, so a snapshot taken of the restored guest records it as the first did
-    // (query-cpus-fast places the vCPUs by `smp`).
-    info.maxcpus = snap->header.maxcpus;
-    info.sockets = snap->header.sockets;
-    info.dies = snap->header.dies;
-    info.cores = snap->header.cores;
-    info.threads = snap->header.threads;
-    info.guest = snap->header.guest;
-    vmm::add_machine_qmp_commands(*qmp, *restored->machine, info);
+    vmm::add_machine_qmp_commands(*qmp, *restored->machine, info_of(snap->header));
     qmp->start();
   }
   if (stderr_is_tty())
@@ -93,12 +135,17 @@ void options(po::options_description& o, po::positional_options_description& pos
       "pin", po::value<std::string>(), "pin vCPU threads: VCPU:CPUS,... (e.g. 0:2,1:3)")(
       "qmp", po::value<std::string>(), "QMP server on unix:PATH (query-status, stop, cont, quit, snapshot-save)")(
       "timeout", po::value<double>()->default_value(0), "seconds before the vCPUs are kicked out (0: none)")(
+      "serial", po::value<std::string>()->default_value("stdio"),
+      "a Linux guest's UART: stdio (a terminal goes raw; Ctrl-A x quits), file:PATH (output only), none")(
+      "stats", "a Linux guest: print run time and the VMM's memory overhead on stderr at the end")(
       "no-verify-memory", "map the memory file without checking its XXH64 first (faster for large guests)")(
       "kvm-device", po::value<std::string>(), "KVM device (default $CPUMODEL_KVM_DEVICE or /dev/kvm)");
   pos.add("args", -1);
 }
 
-const Registrar reg({"restore", "restore SNAPSHOT [--pin V:C,...] [--qmp unix:PATH] [--timeout S] [--no-verify-memory]",
+const Registrar reg({"restore",
+                     "restore SNAPSHOT [--pin V:C,...] [--qmp unix:PATH] [--timeout S] [--no-verify-memory] "
+                     "[--serial stdio|file:PATH|none]",
                      "resume a saved guest where it was", "cpumodel restore guest.snap --qmp unix:/tmp/guest.qmp",
                      options, run});
 

@@ -152,6 +152,12 @@ Result<Snapshot> read_snapshot(const std::string& path) {
 
 std::string default_memory_path(const std::string& snapshot_path) { return snapshot_path + ".mem"; }
 
+std::vector<const MemoryRef*> memory_regions(const SnapshotHeader& header) {
+  std::vector<const MemoryRef*> out{&header.memory};
+  for (const auto& m : header.more_memory) out.push_back(&m);
+  return out;
+}
+
 std::string memory_path_of(const std::string& snapshot_path, const MemoryRef& ref) {
   if (!ref.file.empty() && ref.file[0] == '/') return ref.file;
   return dir_of(snapshot_path) + "/" + ref.file;

@@ -87,28 +87,35 @@ std::string snapshot_text(const Snapshot& s) {
   out += "           microcode " + h.source.microcode + ", " + h.source.kernel + ", " + h.source.kvm_backend +
          ", hostname " + h.source.hostname + ", TSC " + std::to_string(h.source.tsc_khz) + " kHz" +
          (h.source.tsc_scaling ? " (scaling available)" : "") + "\n";
-  char sum[24];
-  std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(h.memory.checksum));
-  out += "  memory   " + h.memory.file + ", " + std::to_string(h.memory.size) + " bytes at guest-physical " +
-         hex64(h.memory.guest_base) + ", " + h.memory.checksum_algorithm + " " + sum + "\n";
+  bool first = true;
+  for (const MemoryRef* m : memory_regions(h)) {
+    char sum[24];
+    std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(m->checksum));
+    out += std::string(first ? "  memory   " : "           ") + m->file + ", " + std::to_string(m->size) +
+           " bytes at guest-physical " + hex64(m->guest_base) + ", " + m->checksum_algorithm + " " + sum + "\n";
+    first = false;
+  }
   const VmState& vm = s.state.vm;
   std::vector<std::string> devices;
   if (vm.irqchip) devices.push_back("irqchip (PIC master/slave, IOAPIC)");
   if (vm.pit) devices.push_back("PIT");
   if (vm.clock) devices.push_back("kvmclock at " + std::to_string(vm.clock->clock) + " ns");
   out += "  vm       " + (devices.empty() ? std::string("no device state") : join(devices, ", ")) + "\n";
+  if (const auto& d = s.state.devices)
+    out += "  devices  UART 8250 (" + std::to_string(d->serial.rx.size()) + " input bytes queued), i8042, CMOS RTC, " +
+           "ACPI PM (SCI " + (d->pm.sci_level ? "raised" : "low") + ")\n";
   std::vector<std::string> unsupported = h.unsupported;
   unsupported.insert(unsupported.end(), vm.unsupported.begin(), vm.unsupported.end());
   for (const auto& v : s.state.vcpus)
     for (const auto& u : v.unsupported)
       if (std::find(unsupported.begin(), unsupported.end(), u) == unsupported.end()) unsupported.push_back(u);
   for (const auto& u : unsupported) out += "  not saved: " + u + "\n";
-  out += "\n  vCPU  APIC  mode                   state      RIP                 XCR0 components       MSRs  CPUID\n";
+  out += "\n  vCPU  APIC  mode                   state          RIP                 XCR0 components       MSRs  CPUID\n";
   for (const auto& v : s.state.vcpus) {
     char rip[24];
     std::snprintf(rip, sizeof rip, "0x%016llx", static_cast<unsigned long long>(v.regs.rip));
     out += "  " + pad(std::to_string(v.index), 6) + pad(std::to_string(v.apic_id), 6) + pad(vcpu_mode(v), 23) +
-           pad(mp_state_name(v.mp_state), 11) + pad(rip, 20) + pad(join(xsave_components(v.xcr0()), " "), 22) +
+           pad(mp_state_name(v.mp_state), 15) + pad(rip, 20) + pad(join(xsave_components(v.xcr0()), " "), 22) +
            pad(std::to_string(v.msrs.size()), 6) + cpuid_summary(v.cpuid) + "\n";
   }
   return out;
@@ -130,16 +137,35 @@ std::string snapshot_json(const Snapshot& s) {
   j.field("kvm_backend", h.source.kvm_backend).field("hostname", h.source.hostname);
   j.field("tsc_khz", h.source.tsc_khz).field("tsc_scaling", h.source.tsc_scaling);
   j.end_object();
-  j.key("memory").begin_object();
-  j.field("file", h.memory.file).field("size", h.memory.size).field("guest_base", h.memory.guest_base);
-  j.field("checksum_algorithm", h.memory.checksum_algorithm).field("checksum", h.memory.checksum);
-  j.end_object();
+  auto memory_json = [&j](const MemoryRef& m) {
+    j.begin_object();
+    j.field("file", m.file).field("size", m.size).field("guest_base", m.guest_base);
+    j.field("checksum_algorithm", m.checksum_algorithm).field("checksum", m.checksum);
+    j.end_object();
+  };
+  j.key("memory");
+  memory_json(h.memory);
+  j.key("more_memory").begin_array();
+  for (const auto& m : h.more_memory) memory_json(m);
+  j.end_array();
   const VmState& vm = s.state.vm;
   j.key("vm").begin_object();
   j.field("irqchip", vm.irqchip).field("pit", vm.pit.has_value()).field("kvmclock", vm.clock.has_value());
   j.key("unsupported").strings(vm.unsupported);
   j.end_object();
   j.key("unsupported").strings(h.unsupported);
+  if (const auto& d = s.state.devices) {
+    j.key("devices").begin_object();
+    j.field("serial_input_queued", static_cast<uint64_t>(d->serial.rx.size()));
+    auto u = [](auto v) { return static_cast<unsigned>(v); };
+    j.field("serial_ier", u(d->serial.ier)).field("serial_lcr", u(d->serial.lcr)).field("serial_mcr", u(d->serial.mcr));
+    j.field("i8042_command_byte", u(d->i8042.command_byte)).field("cmos_index", u(d->cmos.index));
+    j.field("acpi_pm1_status", u(d->pm.status)).field("acpi_pm1_enable", u(d->pm.enable));
+    j.field("acpi_pm1_control", u(d->pm.control)).field("sci", d->pm.sci_level);
+    j.end_object();
+  } else {
+    j.key("devices").null();
+  }
   j.key("vcpus").begin_array();
   for (const auto& v : s.state.vcpus) {
     j.begin_object();

@@ -3,7 +3,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <exception>
+#include <tuple>
 
 #include "snapshot_internal.h"
 #include "state.pb.h"
@@ -228,6 +230,78 @@ VmState vm_from_pb(const snap::Vm& p) {
   return v;
 }
 
+void memory_to_pb(const MemoryRef& r, snap::MemoryRef* m) {
+  m->set_file(r.file);
+  m->set_size(r.size);
+  m->set_guest_base(r.guest_base);
+  m->set_checksum_algorithm(r.checksum_algorithm);
+  m->set_checksum(r.checksum);
+}
+
+MemoryRef memory_from_pb(const snap::MemoryRef& m) {
+  return MemoryRef{m.file(), m.size(), m.guest_base(), m.checksum_algorithm(), m.checksum()};
+}
+
+void devices_to_pb(const DeviceState& d, snap::Devices* p) {
+  auto* s = p->mutable_serial();
+  s->set_ier(d.serial.ier);
+  s->set_lcr(d.serial.lcr);
+  s->set_mcr(d.serial.mcr);
+  s->set_scr(d.serial.scr);
+  s->set_dll(d.serial.dll);
+  s->set_dlm(d.serial.dlm);
+  s->set_fcr(d.serial.fcr);
+  s->set_thr_interrupt(d.serial.thr_interrupt);
+  s->set_irq_level(d.serial.irq_level);
+  s->set_rx(d.serial.rx.data(), d.serial.rx.size());
+  auto* k = p->mutable_i8042();
+  k->set_out(d.i8042.out.data(), d.i8042.out.size());
+  k->set_pending_command(d.i8042.pending_command);
+  k->set_command_byte(d.i8042.command_byte);
+  p->mutable_cmos()->set_index(d.cmos.index);
+  p->mutable_cmos()->set_ram(d.cmos.ram.data(), d.cmos.ram.size());
+  auto* pm = p->mutable_pm();
+  pm->set_status(d.pm.status);
+  pm->set_enable(d.pm.enable);
+  pm->set_control(d.pm.control);
+  pm->set_sci_level(d.pm.sci_level);
+}
+
+// The registers are 8 or 16 bits wide; a larger value is a corrupted or foreign file.
+Result<DeviceState> devices_from_pb(const snap::Devices& p, const std::string& name) {
+  DeviceState d;
+  auto byte = [&](uint32_t v, const char* what, uint8_t& out) -> Status {
+    if (v > 0xff) return input_error(name + ": device state: " + what + " is " + std::to_string(v) + ", not a byte");
+    out = static_cast<uint8_t>(v);
+    return ok_status();
+  };
+  const auto& s = p.serial();
+  for (auto [v, what, out] : {std::tuple{s.ier(), "serial IER", &d.serial.ier}, {s.lcr(), "serial LCR", &d.serial.lcr},
+                              {s.mcr(), "serial MCR", &d.serial.mcr}, {s.scr(), "serial SCR", &d.serial.scr},
+                              {s.dll(), "serial DLL", &d.serial.dll}, {s.dlm(), "serial DLM", &d.serial.dlm},
+                              {s.fcr(), "serial FCR", &d.serial.fcr},
+                              {p.i8042().pending_command(), "i8042 pending command", &d.i8042.pending_command},
+                              {p.i8042().command_byte(), "i8042 command byte", &d.i8042.command_byte},
+                              {p.cmos().index(), "CMOS index", &d.cmos.index}})
+    if (auto st = byte(v, what, *out); !st) return st.error();
+  d.serial.thr_interrupt = s.thr_interrupt();
+  d.serial.irq_level = s.irq_level();
+  d.serial.rx.assign(s.rx().begin(), s.rx().end());
+  d.i8042.out.assign(p.i8042().out().begin(), p.i8042().out().end());
+  if (p.cmos().ram().size() != d.cmos.ram.size())
+    return input_error(name + ": device state: CMOS RAM has " + std::to_string(p.cmos().ram().size()) +
+                       " bytes, not 128");
+  std::copy(p.cmos().ram().begin(), p.cmos().ram().end(), d.cmos.ram.begin());
+  const auto& pm = p.pm();
+  if (pm.status() > 0xffff || pm.enable() > 0xffff || pm.control() > 0xffff)
+    return input_error(name + ": device state: an ACPI PM register is wider than 16 bits");
+  d.pm.status = static_cast<uint16_t>(pm.status());
+  d.pm.enable = static_cast<uint16_t>(pm.enable());
+  d.pm.control = static_cast<uint16_t>(pm.control());
+  d.pm.sci_level = pm.sci_level();
+  return d;
+}
+
 void header_to_pb(const SnapshotHeader& h, snap::Header* p) {
   p->set_tool_version(h.tool_version);
   p->set_cpu_spec(h.cpu_spec);
@@ -252,12 +326,8 @@ void header_to_pb(const SnapshotHeader& h, snap::Header* p) {
   s->set_tsc_scaling(h.source.tsc_scaling);
   for (uint32_t m : h.source.msr_index_list) s->add_msr_index_list(m);
   p->set_created_unix_s(h.created_unix_s);
-  auto* m = p->mutable_memory();
-  m->set_file(h.memory.file);
-  m->set_size(h.memory.size);
-  m->set_guest_base(h.memory.guest_base);
-  m->set_checksum_algorithm(h.memory.checksum_algorithm);
-  m->set_checksum(h.memory.checksum);
+  memory_to_pb(h.memory, p->mutable_memory());
+  for (const auto& r : h.more_memory) memory_to_pb(r, p->add_more_memory());
   p->set_cpu_mode(h.cpu_mode);
   p->set_guest(h.guest);
   for (const auto& u : h.unsupported) p->add_unsupported(u);
@@ -288,8 +358,8 @@ SnapshotHeader header_from_pb(const snap::Header& p) {
   h.source.tsc_scaling = s.tsc_scaling();
   h.source.msr_index_list.assign(s.msr_index_list().begin(), s.msr_index_list().end());
   h.created_unix_s = p.created_unix_s();
-  const auto& m = p.memory();
-  h.memory = MemoryRef{m.file(), m.size(), m.guest_base(), m.checksum_algorithm(), m.checksum()};
+  h.memory = memory_from_pb(p.memory());
+  for (const auto& m : p.more_memory()) h.more_memory.push_back(memory_from_pb(m));
   h.cpu_mode = p.cpu_mode();
   h.guest = p.guest();
   h.unsupported.assign(p.unsupported().begin(), p.unsupported().end());
@@ -303,6 +373,7 @@ std::string snapshot_payload(const Snapshot& s) {
   header_to_pb(s.header, p.mutable_header());
   vm_to_pb(s.state.vm, p.mutable_vm());
   for (const auto& v : s.state.vcpus) vcpu_to_pb(v, p.add_vcpus());
+  if (s.state.devices) devices_to_pb(*s.state.devices, p.mutable_devices());
   std::string out;
   p.SerializeToString(&out);
   return out;
@@ -321,12 +392,25 @@ Result<Snapshot> parse_snapshot_payload(std::string_view bytes, const std::strin
   }
   Snapshot s;
   s.header = header_from_pb(p.header());
+  // Memory regions: each more one non-empty, above the ones before it (no overlap).
+  uint64_t end = s.header.memory.guest_base + s.header.memory.size;
+  for (const auto& m : s.header.more_memory) {
+    if (m.size == 0 || m.guest_base < end || m.guest_base + m.size < m.guest_base)
+      return input_error(name + ": memory region " + m.file + " (" + std::to_string(m.size) + " bytes at " +
+                         std::to_string(m.guest_base) + ") is empty or overlaps the one before it");
+    end = m.guest_base + m.size;
+  }
   s.state.vm = vm_from_pb(p.vm());
   if (p.vcpus_size() == 0) return input_error(name + ": the snapshot has no vCPU");
   for (const auto& v : p.vcpus()) {
     auto vcpu = vcpu_from_pb(v, name);
     if (!vcpu) return vcpu.error();
     s.state.vcpus.push_back(std::move(*vcpu));
+  }
+  if (p.has_devices()) {
+    auto d = devices_from_pb(p.devices(), name);
+    if (!d) return d.error();
+    s.state.devices = std::move(*d);
   }
   return s;
 }

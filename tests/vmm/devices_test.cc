@@ -177,6 +177,70 @@ TEST(AcpiPm, PowerButtonRaisesTheSciWhenEnabled) {
   EXPECT_EQ(pm.read(0, 2) & AcpiPm::kPwrBtnSts, 0u);
 }
 
+// Snapshots: a device saved mid-conversation and restored into a fresh one answers the guest as
+// the first would have, and drives a raised line again.
+TEST(DeviceState, SerialRestoresRegistersInputAndItsLine) {
+  IrqRecorder irq;
+  Serial8250 a(irq.fn(), 4, -1);
+  a.write(LCR, 1, 0x83);  // divisor 3 (38400 baud)
+  a.write(RBR, 1, 0x03);
+  a.write(LCR, 1, 0x03);
+  a.write(SCR, 1, 0x5a);
+  a.write(MCR, 1, 0x0b);
+  a.write(IER, 1, 0x01);  // receive interrupts
+  const uint8_t typed[] = {'l', 's', '\n'};
+  a.push_input(typed);
+  EXPECT_EQ(a.read(RBR, 1), uint32_t{'l'});
+  SerialState saved = a.save();
+  EXPECT_EQ(saved.rx, (std::vector<uint8_t>{'s', '\n'}));
+  EXPECT_TRUE(saved.irq_level);
+  IrqRecorder irq2;
+  Serial8250 b(irq2.fn(), 4, -1);
+  b.restore(saved);
+  EXPECT_EQ(b.save(), saved);
+  ASSERT_EQ(irq2.calls.size(), 1u) << "the raised line is driven again";
+  EXPECT_TRUE(irq2.level);
+  EXPECT_EQ(b.read(SCR, 1), 0x5au);
+  b.write(LCR, 1, 0x83);
+  EXPECT_EQ(b.read(RBR, 1), 0x03u) << "divisor latch";
+  b.write(LCR, 1, 0x03);
+  EXPECT_EQ(b.read(IIR, 1) & 0x0f, 0x04u) << "received data pending";
+  EXPECT_EQ(b.read(RBR, 1), uint32_t{'s'});
+  EXPECT_EQ(b.read(RBR, 1), uint32_t{'\n'});
+  EXPECT_FALSE(irq2.level) << "drained: the line drops";
+}
+
+TEST(DeviceState, I8042CmosAndPmRoundTrip) {
+  EventRecorder ev;
+  I8042 k(ev.fn());
+  k.write(4, 1, 0x60);  // write the command byte...
+  k.write(0, 1, 0x47);
+  k.write(4, 1, 0xaa);  // ...and queue a self-test answer
+  I8042 k2(ev.fn());
+  k2.restore(k.save());
+  EXPECT_EQ(k2.read(4, 1) & 1, 1u) << "output buffer full";
+  EXPECT_EQ(k2.read(0, 1), 0x55u);
+  k2.write(4, 1, 0x20);
+  EXPECT_EQ(k2.read(0, 1), 0x47u);
+  CmosRtc rtc([] { return int64_t{1700000000}; });
+  rtc.write(0, 1, 0x40);
+  rtc.write(1, 1, 0x99);
+  CmosRtc rtc2([] { return int64_t{1700000000}; });
+  rtc2.restore(rtc.save());
+  EXPECT_EQ(rtc2.read(1, 1), 0x99u) << "index and RAM";
+  IrqRecorder irq;
+  AcpiPm pm(irq.fn(), ev.fn());
+  pm.write(2, 2, AcpiPm::kPwrBtnSts);  // enable the power button event
+  pm.press_power_button();
+  IrqRecorder irq2;
+  AcpiPm pm2(irq2.fn(), ev.fn());
+  pm2.restore(pm.save());
+  EXPECT_EQ(pm2.save(), pm.save());
+  EXPECT_TRUE(irq2.level) << "the SCI was raised when saved";
+  EXPECT_EQ(irq2.calls.at(0).first, PlatformLayout::kSciIrq);
+  EXPECT_EQ(pm2.read(0, 2) & AcpiPm::kPwrBtnSts, AcpiPm::kPwrBtnSts);
+}
+
 TEST(PortBus, DispatchesAndReadsAllOnesElsewhere) {
   PortBus bus;
   CmosRtc rtc([] { return int64_t{0}; });

@@ -1,4 +1,5 @@
 // i8042 (reset only), CMOS RTC and the ACPI PM1a registers.
+#include <algorithm>
 #include <ctime>
 
 #include "cpumodel/vmm/devices.h"
@@ -52,6 +53,18 @@ void I8042::write(uint16_t offset, unsigned, uint32_t value) {
   if (reset && event_) event_(MachineEvent::kReset, "the i8042 reset line was pulsed");
 }
 
+I8042State I8042::save() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return I8042State{{out_.begin(), out_.end()}, pending_command_, command_byte_};
+}
+
+void I8042::restore(const I8042State& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out_.assign(s.out.begin(), s.out.end());
+  pending_command_ = s.pending_command;
+  command_byte_ = s.command_byte;
+}
+
 CmosRtc::CmosRtc(std::function<int64_t()> now) : now_(std::move(now)) {
   if (!now_) now_ = [] { return static_cast<int64_t>(std::time(nullptr)); };
 }
@@ -86,6 +99,20 @@ void CmosRtc::write(uint16_t offset, unsigned, uint32_t value) {
   std::lock_guard<std::mutex> lock(mu_);
   if (offset == 0) index_ = value & 0x7f;  // bit 7 masks NMIs
   else if (offset == 1 && index_ >= 0x0e) ram_[index_] = static_cast<uint8_t>(value);
+}
+
+CmosState CmosRtc::save() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CmosState s;
+  s.index = index_;
+  std::copy(std::begin(ram_), std::end(ram_), s.ram.begin());
+  return s;
+}
+
+void CmosRtc::restore(const CmosState& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  index_ = s.index & 0x7f;
+  std::copy(s.ram.begin(), s.ram.end(), std::begin(ram_));
 }
 
 AcpiPm::AcpiPm(IrqFn irq, EventFn event) : irq_(std::move(irq)), event_(std::move(event)) {}
@@ -130,6 +157,20 @@ void AcpiPm::press_power_button() {
   std::lock_guard<std::mutex> lock(mu_);
   status_ |= kPwrBtnSts;
   update_sci_locked();
+}
+
+AcpiPmState AcpiPm::save() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return AcpiPmState{status_, enable_, control_, sci_level_};
+}
+
+void AcpiPm::restore(const AcpiPmState& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  status_ = s.status;
+  enable_ = s.enable;
+  control_ = s.control;
+  sci_level_ = s.sci_level;
+  if (sci_level_ && irq_) irq_(PlatformLayout::kSciIrq, true);
 }
 
 void AcpiPm::update_sci_locked() {

@@ -3,6 +3,7 @@
 // 16-byte FIFO flagged in IIR, THRE re-asserted when ETBEI is set again) and the port bus.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -172,6 +173,38 @@ size_t Serial8250::push_input(std::span<const uint8_t> bytes) {
   }
   update_irq_locked();
   return n;
+}
+
+SerialState Serial8250::save() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SerialState s;
+  s.ier = ier_;
+  s.lcr = lcr_;
+  s.mcr = mcr_;
+  s.scr = scr_;
+  s.dll = dll_;
+  s.dlm = dlm_;
+  s.fcr = fcr_;
+  s.thr_interrupt = thr_interrupt_;
+  s.irq_level = irq_level_;
+  s.rx.assign(rx_.begin(), rx_.end());
+  return s;
+}
+
+void Serial8250::restore(const SerialState& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ier_ = s.ier & 0x0f;
+  lcr_ = s.lcr;
+  mcr_ = s.mcr & 0x1f;
+  scr_ = s.scr;
+  dll_ = s.dll;
+  dlm_ = s.dlm;
+  fcr_ = s.fcr;
+  thr_interrupt_ = s.thr_interrupt;
+  size_t keep = std::min(s.rx.size(), kInputMax);
+  rx_.assign(s.rx.begin(), s.rx.begin() + static_cast<std::ptrdiff_t>(keep));
+  irq_level_ = s.irq_level;
+  if (irq_level_ && irq_) irq_(gsi_, true);
 }
 
 size_t Serial8250::input_pending() const {

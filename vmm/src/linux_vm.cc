@@ -23,6 +23,7 @@
 #include "cpumodel/vmm/devices.h"
 #include "cpumodel/vmm/machine.h"
 #include "cpumodel/vmm/platform_tables.h"
+#include "cpumodel/vmm/vcpu_state.h"
 #include "cpumodel/vmm/x86_boot.h"
 
 namespace cpumodel::vmm {
@@ -137,6 +138,7 @@ struct LinuxVm::Impl {
   std::unique_ptr<I8042> i8042;
   std::unique_ptr<CmosRtc> rtc;
   std::unique_ptr<AcpiPm> pm;
+  std::optional<StateCaps> caps;
   bool ran = false;
 
   // Run state.
@@ -153,7 +155,11 @@ struct LinuxVm::Impl {
   std::vector<std::thread> threads;
 
   Status create_machine();
+  Status map_ram(unsigned slot, std::optional<GuestRam>& ram, uint64_t base, uint64_t size, size_t region);
   Status create_vcpus();
+  Status restore_vcpus();
+  Result<const StateCaps*> state_caps();
+  void create_devices();
   void irq_line(uint32_t gsi, bool level);
   void finish(LinuxVmEnd kind, const std::string& what, const std::string& dump = "");
   void vcpu_thread(unsigned index);
@@ -198,18 +204,44 @@ Status LinuxVm::Impl::create_machine() {
   kvm_pit_config pit{};
   pit.flags = KVM_PIT_SPEAKER_DUMMY;  // the kernel answers port 0x61 too (Linux calibrates the TSC with it)
   if (::ioctl(vm->fd(), KVM_CREATE_PIT2, &pit) < 0) return kvm_error("KVM_CREATE_PIT2", errno);
-  auto lo = GuestRam::allocate(0, low_ram_size(config.ram_size));
-  if (!lo) return lo.error();
-  low.emplace(std::move(*lo));
-  const GuestMemory& mem = low->memory();
-  if (auto st = vm->map_memory(0, 0, mem.host(), mem.size()); !st) return st;
-  if (uint64_t hs = high_ram_size(config.ram_size)) {
-    auto hi = GuestRam::allocate(LinuxLayout::kHighRamStart, hs);
-    if (!hi) return hi.error();
-    high.emplace(std::move(*hi));
-    if (auto st = vm->map_memory(1, LinuxLayout::kHighRamStart, high->memory().host(), hs); !st) return st;
-  }
+  if (auto st = map_ram(0, low, 0, low_ram_size(config.ram_size), 0); !st) return st;
+  if (uint64_t hs = high_ram_size(config.ram_size))
+    if (auto st = map_ram(1, high, LinuxLayout::kHighRamStart, hs, 1); !st) return st;
   return ok_status();
+}
+
+// Fresh zeroed RAM, or region `region` of the snapshot being restored (its file, mapped privately).
+Status LinuxVm::Impl::map_ram(unsigned slot, std::optional<GuestRam>& ram, uint64_t base, uint64_t size,
+                              size_t region) {
+  auto r = config.restore ? GuestRam::map_file(config.ram_files.at(region), base, size) : GuestRam::allocate(base, size);
+  if (!r) return r.error();
+  ram.emplace(std::move(*r));
+  return vm->map_memory(slot, base, ram->memory().host(), size);
+}
+
+Result<const StateCaps*> LinuxVm::Impl::state_caps() {
+  if (!caps) {
+    auto c = probe_state_caps(kvm, *vm);
+    if (!c) return c.error();
+    caps = std::move(*c);
+  }
+  return &*caps;
+}
+
+// Every vCPU with its saved state (vcpu_state.cc: CPUID first, MP state, ..., events last), then
+// the VM's irqchip, PIT and kvmclock, then the port devices, which may drive their lines.
+Status LinuxVm::Impl::restore_vcpus() {
+  auto c = state_caps();
+  if (!c) return c.error();
+  const MachineState& saved = config.restore->state;
+  for (size_t i = 0; i < saved.vcpus.size(); ++i) {
+    auto vcpu = vm->create_vcpu(saved.vcpus[i].apic_id);
+    if (!vcpu) return vcpu.error();
+    if (auto st = restore_vcpu_state(*vcpu, saved.vcpus[i], **c); !st)
+      return Error{"vCPU " + std::to_string(i) + ": " + st.error().message, st.error().exit_code};
+    vcpus.push_back(std::move(*vcpu));
+  }
+  return restore_vm_state(*vm, saved.vm, **c);
 }
 
 Status LinuxVm::Impl::create_vcpus() {
@@ -234,7 +266,78 @@ Status LinuxVm::Impl::create_vcpus() {
   return ok_status();
 }
 
+void LinuxVm::Impl::create_devices() {
+  tids = std::vector<std::atomic<pid_t>>(vcpus.size());
+  pinned = std::vector<std::atomic<bool>>(vcpus.size());
+  Impl* self = this;
+  IrqFn irq = [self](uint32_t gsi, bool level) { self->irq_line(gsi, level); };
+  EventFn event = [self](MachineEvent e, const std::string& why) {
+    self->finish(e == MachineEvent::kPowerOff ? LinuxVmEnd::kPowerOff : LinuxVmEnd::kReset, why);
+  };
+  serial = std::make_unique<Serial8250>(irq, Serial8250::kCom1Irq, config.serial_out_fd);
+  serial->set_output_observer([self](std::span<const uint8_t> bytes) {
+    int64_t none = -1;
+    self->first_output_us.compare_exchange_strong(
+        none, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - self->start).count());
+    if (self->config.serial_observer) self->config.serial_observer(bytes);
+  });
+  i8042 = std::make_unique<I8042>(event);
+  rtc = std::make_unique<CmosRtc>();
+  pm = std::make_unique<AcpiPm>(irq, event);
+  bus.add(Serial8250::kCom1, 8, serial.get());
+  bus.add(I8042::kDataPort, 5, i8042.get());
+  bus.add(CmosRtc::kBase, 2, rtc.get());
+  bus.add(PlatformLayout::kPm1aEvent, 6, pm.get());
+}
+
+namespace {
+
+// A Linux guest's snapshot, checked before anything is created.
+Status check_restore(const LinuxVmConfig& c) {
+  const Snapshot& snap = *c.restore;
+  if (!snap.state.devices)
+    return input_error("the snapshot has no port device state: it is not of a Linux guest (`cpumodel boot`)");
+  if (!snap.state.vm.irqchip || !snap.state.vm.pit)
+    return input_error("the snapshot has no irqchip or PIT state, which a Linux guest has");
+  if (c.places.size() != snap.state.vcpus.size())
+    return input_error("the snapshot has " + std::to_string(snap.state.vcpus.size()) + " vCPUs, the topology " +
+                       std::to_string(c.places.size()));
+  auto regions = memory_regions(snap.header);
+  if (c.ram_files.size() != regions.size())
+    return input_error("the snapshot has " + std::to_string(regions.size()) + " memory regions, " +
+                       std::to_string(c.ram_files.size()) + " files were given");
+  uint64_t total = 0;
+  for (const MemoryRef* r : regions) total += r->size;
+  if (regions[0]->guest_base != 0 || regions[0]->size != low_ram_size(total) ||
+      (regions.size() > 1 && (regions[1]->guest_base != LinuxLayout::kHighRamStart ||
+                              regions[1]->size != high_ram_size(total))) ||
+      regions.size() > 2)
+    return input_error("the snapshot's memory regions are not laid out as this VMM lays out " + format_size(total) +
+                       " of RAM");
+  return ok_status();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
+  if (config.restore) {
+    if (auto st = check_restore(config); !st) return st.error();
+    if (auto st = check_pin_map(config.pins, static_cast<unsigned>(config.places.size())); !st) return st.error();
+    auto impl = std::make_unique<Impl>();
+    impl->config = std::move(config);
+    Impl& m = *impl;
+    m.config.ram_size = 0;
+    for (const MemoryRef* r : memory_regions(m.config.restore->header)) m.config.ram_size += r->size;
+    if (auto st = m.create_machine(); !st) return st.error();
+    if (auto st = m.restore_vcpus(); !st) return st.error();
+    m.create_devices();
+    const DeviceState& d = *m.config.restore->state.devices;
+    m.serial->restore(d.serial);
+    m.i8042->restore(d.i8042);
+    m.rtc->restore(d.cmos);
+    m.pm->restore(d.pm);
+    return std::unique_ptr<LinuxVm>(new LinuxVm(std::move(impl)));
+  }
   if (config.places.empty()) return input_error("a VM needs at least one vCPU");
   if (config.tables.size() != config.places.size())
     return input_error("one CPUID table per vCPU: " + std::to_string(config.tables.size()) + " tables for " +
@@ -266,27 +369,7 @@ Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
     if (auto r = write_mp_table(mem, LinuxLayout::kMpTable, pc); !r) return r.error();
   if (auto r = write_acpi_tables(mem, LinuxLayout::kAcpiTables, pc); !r) return r.error();
   if (auto st = m.create_vcpus(); !st) return st.error();
-  m.tids = std::vector<std::atomic<pid_t>>(m.vcpus.size());
-  m.pinned = std::vector<std::atomic<bool>>(m.vcpus.size());
-  Impl* self = impl.get();
-  IrqFn irq = [self](uint32_t gsi, bool level) { self->irq_line(gsi, level); };
-  EventFn event = [self](MachineEvent e, const std::string& why) {
-    self->finish(e == MachineEvent::kPowerOff ? LinuxVmEnd::kPowerOff : LinuxVmEnd::kReset, why);
-  };
-  m.serial = std::make_unique<Serial8250>(irq, Serial8250::kCom1Irq, m.config.serial_out_fd);
-  m.serial->set_output_observer([self](std::span<const uint8_t> bytes) {
-    int64_t none = -1;
-    self->first_output_us.compare_exchange_strong(
-        none, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - self->start).count());
-    if (self->config.serial_observer) self->config.serial_observer(bytes);
-  });
-  m.i8042 = std::make_unique<I8042>(event);
-  m.rtc = std::make_unique<CmosRtc>();
-  m.pm = std::make_unique<AcpiPm>(irq, event);
-  m.bus.add(Serial8250::kCom1, 8, m.serial.get());
-  m.bus.add(I8042::kDataPort, 5, m.i8042.get());
-  m.bus.add(CmosRtc::kBase, 2, m.rtc.get());
-  m.bus.add(PlatformLayout::kPm1aEvent, 6, m.pm.get());
+  m.create_devices();
   return std::unique_ptr<LinuxVm>(new LinuxVm(std::move(impl)));
 }
 
@@ -335,8 +418,17 @@ void LinuxVm::Impl::vcpu_thread(unsigned index) {
     pinned[index].store(true);
   }
   Vcpu& vcpu = vcpus[index];
+  // The last exit was handled here: KVM completes that instruction (an `in` gets its data, RIP
+  // moves past it) only on the next KVM_RUN, so a pause first re-enters with immediate_exit set;
+  // state saved before that would lose the instruction.
+  bool io_pending = false;
   while (!ending.load()) {
     if (pause_req.load()) {
+      if (io_pending) {
+        __atomic_store_n(&vcpu.run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        vcpu.run();  // -EINTR at once, after completing the I/O (KVM API: immediate_exit)
+        io_pending = false;
+      }
       std::unique_lock<std::mutex> lock(mu);
       ++parked;
       cv.notify_all();
@@ -347,12 +439,16 @@ void LinuxVm::Impl::vcpu_thread(unsigned index) {
     __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);
     if (pause_req.load() || ending.load()) continue;
     int r = vcpu.run();
-    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r == -EINTR || r == -EAGAIN) {
+      io_pending = false;
+      continue;
+    }
     if (r < 0) {
       finish(LinuxVmEnd::kFailed, "vCPU " + std::to_string(index) + ": " + kvm_error("KVM_RUN", -r).message);
       break;
     }
     exits.fetch_add(1, std::memory_order_relaxed);
+    io_pending = true;
     if (handle_exit(index)) break;
   }
   std::lock_guard<std::mutex> lock(mu);
@@ -498,6 +594,37 @@ void LinuxVm::resume() {
 }
 
 bool LinuxVm::paused() const { return impl_->pause_req.load(); }
+
+Result<MachineState> LinuxVm::save_state() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (!m.threads.empty() && !(m.pause_req.load() && m.parked + m.finished >= m.threads.size()))
+      return input_error("the VM is running: pause it before saving its state");
+  }
+  auto caps = m.state_caps();
+  if (!caps) return caps.error();
+  MachineState s;
+  for (size_t i = 0; i < m.vcpus.size(); ++i) {
+    auto vs = save_vcpu_state(m.vcpus[i], **caps);
+    if (!vs) return Error{"vCPU " + std::to_string(i) + ": " + vs.error().message, vs.error().exit_code};
+    vs->index = static_cast<uint32_t>(i);
+    s.vcpus.push_back(std::move(*vs));
+  }
+  auto vm = save_vm_state(*m.vm, **caps);
+  if (!vm) return vm.error();
+  s.vm = std::move(*vm);
+  s.devices = DeviceState{m.serial->save(), m.i8042->save(), m.rtc->save(), m.pm->save()};
+  return s;
+}
+
+std::vector<const GuestMemory*> LinuxVm::memory() const {
+  std::vector<const GuestMemory*> out{&impl_->low->memory()};
+  if (impl_->high) out.push_back(&impl_->high->memory());
+  return out;
+}
+
+const Kvm& LinuxVm::kvm() const { return impl_->kvm; }
 void LinuxVm::request_quit(const std::string& why) { impl_->finish(LinuxVmEnd::kQuit, why); }
 void LinuxVm::press_power_button() { impl_->pm->press_power_button(); }
 

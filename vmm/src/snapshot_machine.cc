@@ -11,8 +11,10 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <functional>
 
 #include "cpumodel/cpuid/profile.h"
+#include "cpumodel/cpuid/smp.h"
 #include "cpumodel/vmm/vcpu_state.h"
 
 namespace cpumodel::vmm {
@@ -22,12 +24,22 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-void finish(Machine& m, AfterSnapshot then) {
-  if (then == AfterSnapshot::kResume) m.resume();
-  else if (then == AfterSnapshot::kStop) m.stop();
+// What a snapshot needs of a running guest, the probe Machine or a LinuxVm alike.
+struct Guest {
+  std::function<Status()> pause;
+  std::function<void()> resume, stop;
+  std::function<Result<MachineState>()> save_state;
+  const Kvm* kvm;
+  std::vector<const GuestMemory*> memory;  // regions, lowest first
+  uint32_t cpu_mode;
+};
+
+void finish(const Guest& g, AfterSnapshot then) {
+  if (then == AfterSnapshot::kResume) g.resume();
+  else if (then == AfterSnapshot::kStop) g.stop();
 }
 
-SnapshotHeader make_header(const SnapshotInfo& info, const Machine& machine, const MachineState& state,
+SnapshotHeader make_header(const SnapshotInfo& info, uint32_t cpu_mode, const MachineState& state,
                            const HostFingerprint& source) {
   SnapshotHeader h;
   h.tool_version = info.tool_version;
@@ -43,9 +55,59 @@ SnapshotHeader make_header(const SnapshotInfo& info, const Machine& machine, con
   if (h.smp.empty()) h.smp = std::to_string(h.cpus);
   h.source = source;
   h.created_unix_s = static_cast<uint64_t>(std::time(nullptr));
-  h.cpu_mode = static_cast<uint32_t>(machine.mode());
+  h.cpu_mode = cpu_mode;
   h.guest = info.guest;
   return h;
+}
+
+std::string dir_part(const std::string& p) { return p.rfind('/') == std::string::npos ? "" : p.substr(0, p.rfind('/')); }
+
+Result<SnapshotStats> snapshot_guest(const Guest& g, const std::string& path, const SnapshotInfo& info,
+                                     AfterSnapshot then) {
+  SnapshotStats stats;
+  auto start = Clock::now();
+  if (auto st = g.pause(); !st) return st.error();
+  stats.pause_ms = ms_since(start);
+  // On any failure the guest goes on running (or stays as asked): a failed save loses nothing.
+  auto fail = [&](const Error& e) -> Result<SnapshotStats> {
+    finish(g, then == AfterSnapshot::kStop ? AfterSnapshot::kResume : then);
+    return e;
+  };
+  auto t = Clock::now();
+  auto state = g.save_state();
+  if (!state) return fail(state.error());
+  stats.state_ms = ms_since(t);
+  Snapshot snap;
+  uint32_t tsc = state->vcpus.empty() ? 0 : state->vcpus[0].tsc_khz;
+  snap.header = make_header(info, g.cpu_mode, *state, host_fingerprint(*g.kvm, tsc));
+  t = Clock::now();
+  // Region 0 goes to PATH.mem (or --memory-path), region i > 0 to that name plus ".i".
+  std::string mem_path = info.memory_path.empty() ? default_memory_path(path) : info.memory_path;
+  for (size_t i = 0; i < g.memory.size(); ++i) {
+    const GuestMemory& mem = *g.memory[i];
+    std::string file = i == 0 ? mem_path : mem_path + "." + std::to_string(i);
+    auto ref = write_memory_file(file, {mem.host(), mem.size()}, mem.base(), info.durable);
+    if (!ref) return fail(ref.error());
+    if (dir_part(file) != dir_part(path)) ref->file = file;  // not next to the snapshot: keep the path as given
+    stats.memory_bytes += mem.size();
+    if (i == 0) snap.header.memory = *ref;
+    else snap.header.more_memory.push_back(*ref);
+  }
+  stats.memory_ms = ms_since(t);
+  for (const auto& v : state->vcpus)
+    for (const auto& u : v.unsupported)
+      if (std::find(stats.unsupported.begin(), stats.unsupported.end(), u) == stats.unsupported.end())
+        stats.unsupported.push_back(u);
+  for (const auto& u : state->vm.unsupported) stats.unsupported.push_back(u);
+  snap.state = std::move(*state);
+  t = Clock::now();
+  std::string bytes = encode_snapshot(snap);
+  stats.state_bytes = bytes.size();
+  if (auto st = write_file_atomic(path, bytes); !st) return fail(st.error());
+  stats.file_ms = ms_since(t);
+  finish(g, then);
+  stats.total_ms = ms_since(start);
+  return stats;
 }
 
 }  // namespace
@@ -69,47 +131,57 @@ Result<GuestRam> GuestRam::map_file(const std::string& path, uint64_t guest_base
 
 Result<SnapshotStats> snapshot_machine(Machine& machine, const std::string& path, const SnapshotInfo& info,
                                        AfterSnapshot then) {
-  SnapshotStats stats;
-  auto start = Clock::now();
-  if (auto st = machine.pause(); !st) return st.error();
-  stats.pause_ms = ms_since(start);
-  // On any failure the guest goes on running (or stays as asked): a failed save loses nothing.
-  auto fail = [&](const Error& e) -> Result<SnapshotStats> {
-    finish(machine, then == AfterSnapshot::kStop ? AfterSnapshot::kResume : then);
-    return e;
-  };
-  auto t = Clock::now();
-  auto state = machine.save_state();
-  if (!state) return fail(state.error());
-  stats.state_ms = ms_since(t);
-  Snapshot snap;
-  uint32_t tsc = state->vcpus.empty() ? 0 : state->vcpus[0].tsc_khz;
-  snap.header = make_header(info, machine, *state, host_fingerprint(machine.kvm(), tsc));
-  t = Clock::now();
-  const GuestMemory& mem = machine.memory();
-  std::string mem_path = info.memory_path.empty() ? default_memory_path(path) : info.memory_path;
-  auto ref = write_memory_file(mem_path, {mem.host(), mem.size()}, mem.base(), info.durable);
-  if (!ref) return fail(ref.error());
-  stats.memory_ms = ms_since(t);
-  stats.memory_bytes = mem.size();
-  snap.header.memory = *ref;
-  if (mem_path.rfind('/') != std::string::npos && path.rfind('/') != std::string::npos &&
-      mem_path.substr(0, mem_path.rfind('/')) != path.substr(0, path.rfind('/')))
-    snap.header.memory.file = mem_path;  // not next to the snapshot: keep the path as given
-  for (const auto& v : state->vcpus)
-    for (const auto& u : v.unsupported)
-      if (std::find(stats.unsupported.begin(), stats.unsupported.end(), u) == stats.unsupported.end())
-        stats.unsupported.push_back(u);
-  for (const auto& u : state->vm.unsupported) stats.unsupported.push_back(u);
-  snap.state = std::move(*state);
-  t = Clock::now();
-  std::string bytes = encode_snapshot(snap);
-  stats.state_bytes = bytes.size();
-  if (auto st = write_file_atomic(path, bytes); !st) return fail(st.error());
-  stats.file_ms = ms_since(t);
-  finish(machine, then);
-  stats.total_ms = ms_since(start);
-  return stats;
+  Guest g{[&machine] { return machine.pause(); },
+          [&machine] { machine.resume(); },
+          [&machine] { machine.stop(); },
+          [&machine] { return machine.save_state(); },
+          &machine.kvm(),
+          {&machine.memory()},
+          static_cast<uint32_t>(machine.mode())};
+  return snapshot_guest(g, path, info, then);
+}
+
+Result<SnapshotStats> snapshot_linux_vm(LinuxVm& vm, const std::string& path, const SnapshotInfo& info,
+                                        AfterSnapshot then) {
+  Guest g{[&vm] {
+            vm.pause();
+            return ok_status();
+          },
+          [&vm] { vm.resume(); },
+          [&vm] { vm.request_quit("snapshot-save with quit"); },
+          [&vm] { return vm.save_state(); },
+          &vm.kvm(),
+          vm.memory(),
+          static_cast<uint32_t>(CpuMode::kLong64)};
+  return snapshot_guest(g, path, info, then);
+}
+
+Result<std::unique_ptr<LinuxVm>> restore_linux_vm(const Snapshot& snap, const std::string& path,
+                                                  LinuxVmConfig config, bool verify_memory) {
+  if (!snap.state.devices)
+    return input_error(path + ": not a Linux guest's snapshot (no port device state); it resumes without --linux devices");
+  for (const MemoryRef* r : memory_regions(snap.header)) {
+    if (auto st = verify_memory_file(path, *r, verify_memory); !st) return st.error();
+    config.ram_files.push_back(memory_path_of(path, *r));
+  }
+  config.places = saved_places(snap.header.smp, snap.state.vcpus.size());
+  config.restore = std::make_shared<const Snapshot>(snap);
+  auto vm = LinuxVm::create(std::move(config));
+  if (!vm) return Error{path + ": cannot restore: " + vm.error().message, vm.error().exit_code};
+  return vm;
+}
+
+std::vector<VcpuPlace> saved_places(const std::string& smp_text, size_t vcpus) {
+  auto parsed = parse_smp(smp_text);
+  SmpConfig smp;
+  if (parsed && parsed->cpus == vcpus) {
+    smp = *parsed;
+  } else {
+    smp.cpus = smp.maxcpus = smp.cores = static_cast<unsigned>(vcpus);
+  }
+  auto places = vcpu_places(smp);  // maxcpus of them: the present ones come first
+  if (places.size() > vcpus) places.resize(vcpus);
+  return places;
 }
 
 Result<Restored> restore_machine(const Snapshot& snap, const std::string& path, const RestoreOptions& options) {

@@ -1,13 +1,47 @@
 // QMP commands of a Machine: run state control and snapshot-save (snapshot.h).
 #include <cmath>
+#include <functional>
 
 #include "cpumodel/cpuid/json.h"
-#include "cpumodel/cpuid/smp.h"
 #include "cpumodel/vmm/linux_vm.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
 
 namespace cpumodel::vmm {
+
+namespace {
+
+// snapshot-save {"path": FILE, "quit": BOOL}: a paused guest stays paused, else it continues or
+// quits. The reply: {"path", "bytes", "memory-bytes", "ms", "unsupported"}.
+QmpOutcome snapshot_save(const JsonValue& args, bool paused,
+                         const std::function<Result<SnapshotStats>(const std::string&, AfterSnapshot)>& save) {
+  const JsonValue* path = args.get("path");
+  if (!path || !path->is_string() || path->as_string().empty())
+    return QmpOutcome::failure("Parameter 'path' is missing", "GenericError");
+  const JsonValue* quit = args.get("quit");
+  AfterSnapshot then = paused                    ? AfterSnapshot::kStayPaused
+                       : quit && quit->as_bool() ? AfterSnapshot::kStop
+                                                 : AfterSnapshot::kResume;
+  auto stats = save(path->as_string(), then);
+  if (!stats) return QmpOutcome::failure(stats.error().message);
+  JsonWriter w(false);
+  w.begin_object().field("path", path->as_string()).field("bytes", stats->state_bytes);
+  w.field("memory-bytes", stats->memory_bytes).field("ms", std::round(stats->total_ms * 1000) / 1000);
+  w.key("unsupported").strings(stats->unsupported);
+  w.end_object();
+  return QmpOutcome::success(w.str());
+}
+
+}  // namespace
+
+void add_linux_vm_snapshot_command(QmpServer& server, LinuxVm& vm, const SnapshotInfo& info) {
+  LinuxVm* v = &vm;
+  server.add_command("snapshot-save", [v, info](const JsonValue& args) {
+    return snapshot_save(args, v->paused(), [&](const std::string& path, AfterSnapshot then) {
+      return snapshot_linux_vm(*v, path, info, then);
+    });
+  });
+}
 
 void add_machine_qmp_commands(QmpServer& server, Machine& machine, const SnapshotInfo& info) {
   QmpServer* srv = &server;
@@ -21,14 +55,7 @@ void add_machine_qmp_commands(QmpServer& server, Machine& machine, const Snapsho
   // -smp the header records (one socket of `cpus` cores when it records none that fits).
   server.add_command("query-cpus-fast", [m, info](const JsonValue&) {
     auto tids = m->vcpu_tids();
-    auto parsed = parse_smp(info.smp);
-    SmpConfig smp;
-    if (parsed && parsed->cpus == tids.size()) {
-      smp = *parsed;
-    } else {
-      smp.cpus = smp.maxcpus = smp.cores = static_cast<unsigned>(tids.size());
-    }
-    auto places = vcpu_places(smp);
+    auto places = saved_places(info.smp, tids.size());
     std::vector<VcpuThreadInfo> threads;
     for (size_t i = 0; i < tids.size() && i < places.size(); ++i)
       threads.push_back(vcpu_thread_info(places[i], tids[i].first, tids[i].second));
@@ -53,22 +80,12 @@ void add_machine_qmp_commands(QmpServer& server, Machine& machine, const Snapsho
     return QmpOutcome::success();
   });
   server.add_command("snapshot-save", [m, srv, info](const JsonValue& args) {
-    const JsonValue* path = args.get("path");
-    if (!path || !path->is_string() || path->as_string().empty())
-      return QmpOutcome::failure("Parameter 'path' is missing", "GenericError");
-    const JsonValue* quit = args.get("quit");
-    AfterSnapshot then = m->paused() ? AfterSnapshot::kStayPaused
-                         : quit && quit->as_bool() ? AfterSnapshot::kStop
-                                                    : AfterSnapshot::kResume;
-    auto stats = snapshot_machine(*m, path->as_string(), info, then);
-    if (!stats) return QmpOutcome::failure(stats.error().message);
-    if (then == AfterSnapshot::kStop) srv->emit_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
-    JsonWriter w(false);
-    w.begin_object().field("path", path->as_string()).field("bytes", stats->state_bytes);
-    w.field("memory-bytes", stats->memory_bytes).field("ms", std::round(stats->total_ms * 1000) / 1000);
-    w.key("unsupported").strings(stats->unsupported);
-    w.end_object();
-    return QmpOutcome::success(w.str());
+    return snapshot_save(args, m->paused(), [&](const std::string& path, AfterSnapshot then) {
+      auto stats = snapshot_machine(*m, path, info, then);
+      if (stats && then == AfterSnapshot::kStop)
+        srv->emit_event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+      return stats;
+    });
   });
 }
 

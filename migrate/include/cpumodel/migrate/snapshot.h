@@ -34,7 +34,7 @@ namespace cpumodel {
 
 inline constexpr char kSnapshotMagic[8] = {'C', 'P', 'M', 'S', 'N', 'A', 'P', '\n'};
 inline constexpr uint16_t kSnapshotMajor = 1;
-inline constexpr uint16_t kSnapshotMinor = 0;
+inline constexpr uint16_t kSnapshotMinor = 1;  // 1: port devices and more memory regions (Linux guests)
 inline constexpr size_t kSnapshotPreamble = 24;  // magic, versions, reserved, payload length
 inline constexpr size_t kSnapshotChecksumSize = 32;
 inline constexpr size_t kLapicSize = 1024;       // struct kvm_lapic_state
@@ -78,9 +78,42 @@ struct VmState {
   std::vector<std::string> unsupported;
 };
 
+// The port devices a Linux guest has (vmm/devices.h), emulated in user space: what a guest
+// driver programmed and what is queued. The in-kernel PIC, IOAPIC and PIT are in VmState.
+struct SerialState {                          // 8250/16550A UART
+  uint8_t ier = 0, lcr = 0, mcr = 0x08, scr = 0, dll = 0x0c, dlm = 0, fcr = 0;
+  bool thr_interrupt = false;                 // THRE interrupt pending
+  bool irq_level = false;                     // the line as last driven
+  std::vector<uint8_t> rx;                    // input not yet read by the guest
+  bool operator==(const SerialState&) const = default;
+};
+struct I8042State {
+  std::vector<uint8_t> out;                   // bytes queued for the data port
+  uint8_t pending_command = 0, command_byte = 0x45;
+  bool operator==(const I8042State&) const = default;
+};
+struct CmosState {
+  uint8_t index = 0;                          // selected register (bit 7: NMI mask)
+  std::array<uint8_t, 128> ram{};             // non-clock registers as written (the clock reads the host's time)
+  bool operator==(const CmosState&) const = default;
+};
+struct AcpiPmState {
+  uint16_t status = 0, enable = 0, control = 1;
+  bool sci_level = false;
+  bool operator==(const AcpiPmState&) const = default;
+};
+struct DeviceState {
+  SerialState serial;
+  I8042State i8042;
+  CmosState cmos;
+  AcpiPmState pm;
+  bool operator==(const DeviceState&) const = default;
+};
+
 struct MachineState {
   VmState vm;
   std::vector<VcpuState> vcpus;
+  std::optional<DeviceState> devices;         // a Linux guest's; the probe guests have none
 };
 
 // The host that saved the guest.
@@ -112,6 +145,9 @@ struct SnapshotHeader {
   HostFingerprint source;
   uint64_t created_unix_s = 0;
   MemoryRef memory;
+  // More guest RAM, each region its own file: a Linux guest's RAM above 4 GiB (the first region
+  // ends at the MMIO hole below it).
+  std::vector<MemoryRef> more_memory;
   uint32_t cpu_mode = 0;                      // 0 long mode, 1 protected mode (vmm::CpuMode)
   std::string guest;                          // what ran
   std::vector<std::string> unsupported;
@@ -135,6 +171,8 @@ Result<Snapshot> read_snapshot(const std::string& path);
 std::string default_memory_path(const std::string& snapshot_path);  // SNAPSHOT.mem
 Result<MemoryRef> write_memory_file(const std::string& memory_path, std::span<const uint8_t> bytes,
                                     uint64_t guest_base, bool durable);
+// Every memory region of a snapshot: `memory`, then `more_memory`.
+std::vector<const MemoryRef*> memory_regions(const SnapshotHeader& header);
 // Where the memory file of a snapshot read from `snapshot_path` is.
 std::string memory_path_of(const std::string& snapshot_path, const MemoryRef& ref);
 // Size check (cheap) and, with `checksum`, the XXH64 of the whole file.

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "cpumodel/migrate/snapshot.h"
+
 namespace cpumodel::vmm {
 
 // Raise (true) or lower (false) an interrupt line (a GSI: ISA IRQs are GSIs 0-15).
@@ -71,6 +73,10 @@ class Serial8250 : public PortDevice {
   uint64_t accesses() const { return accesses_.load(); }
   uint64_t bytes_out() const { return bytes_out_.load(); }
   void set_output_observer(std::function<void(std::span<const uint8_t>)> f) { observer_ = std::move(f); }
+  // Snapshots (the guest paused). restore() drives a line the saved state had raised, so KVM's
+  // line agrees with the device (an extra edge is at worst a spurious interrupt the driver ignores).
+  SerialState save() const;
+  void restore(const SerialState& s);
 
  private:
   uint8_t read_locked(uint16_t offset);
@@ -99,10 +105,12 @@ class I8042 : public PortDevice {
   // Registered twice: at 0x60 (offset 0, data) and at 0x64 (offset 4, status/command).
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;
+  I8042State save() const;
+  void restore(const I8042State& s);
 
  private:
   EventFn event_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::deque<uint8_t> out_;  // bytes for the guest to read from the data port
   uint8_t pending_command_ = 0;  // a controller command awaiting its data byte
   uint8_t command_byte_ = 0x45;
@@ -115,11 +123,13 @@ class CmosRtc : public PortDevice {
   explicit CmosRtc(std::function<int64_t()> now = nullptr);
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;
+  CmosState save() const;
+  void restore(const CmosState& s);
 
  private:
   uint8_t reg(uint8_t index) const;
   std::function<int64_t()> now_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   uint8_t index_ = 0;
   uint8_t ram_[128] = {};
 };
@@ -132,13 +142,15 @@ class AcpiPm : public PortDevice {
   void write(uint16_t offset, unsigned size, uint32_t value) override;
   // The power button was pressed (QMP system_powerdown).
   void press_power_button();
+  AcpiPmState save() const;
+  void restore(const AcpiPmState& s);  // drives the SCI when it was raised
   static constexpr uint16_t kPwrBtnSts = 1u << 8, kWakSts = 1u << 15, kSciEn = 1u << 0, kSlpEn = 1u << 13;
 
  private:
   void update_sci_locked();
   IrqFn irq_;
   EventFn event_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   uint16_t status_ = 0, enable_ = 0, control_ = kSciEn;
   bool sci_level_ = false;
 };

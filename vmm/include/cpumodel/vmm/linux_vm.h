@@ -18,6 +18,7 @@
 
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/cpuid/result.h"
+#include "cpumodel/migrate/snapshot.h"
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/guest_memory.h"
 #include "cpumodel/vmm/kvm.h"
@@ -46,6 +47,12 @@ struct LinuxVmConfig {
   // A backend that cannot run an unmodified kernel (kvm_pvm): if the guest has sent no byte to the
   // UART after this long, the run ends with an exit-3 error. 0 disables the watch.
   double pvm_watch_s = 0;
+  // Restore instead of boot (snapshots): no kernel is loaded and no table written. Guest RAM is
+  // ram_files[i] (one per memory region of the snapshot's header, in order) mapped MAP_PRIVATE,
+  // read lazily; the vCPUs, the irqchip, PIT, kvmclock and the port devices get the saved state.
+  // `places` come from the saved topology; `tables` may be empty (each vCPU's saved CPUID is used).
+  std::shared_ptr<const Snapshot> restore;
+  std::vector<std::string> ram_files;
 };
 
 enum class LinuxVmEnd : uint8_t {
@@ -108,6 +115,12 @@ class LinuxVm {
   void request_quit(const std::string& why);
   void press_power_button();  // ACPI power button (the guest decides what to do)
   std::vector<VcpuThreadInfo> vcpu_threads() const;
+
+  // Snapshots (snapshot.h): the VM's, every vCPU's and the port devices' state, only while
+  // paused (or before run()); guest RAM regions, low first; the KVM it runs on.
+  Result<MachineState> save_state();
+  std::vector<const GuestMemory*> memory() const;
+  const Kvm& kvm() const;
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@
 #include "cpumodel/cpuid/result.h"
 #include "cpumodel/migrate/snapshot.h"
 #include "cpumodel/vmm/cpuset.h"
+#include "cpumodel/vmm/linux_vm.h"
 #include "cpumodel/vmm/machine.h"
 
 namespace cpumodel::vmm {
@@ -44,6 +45,19 @@ struct SnapshotStats {
 Result<SnapshotStats> snapshot_machine(Machine& machine, const std::string& path, const SnapshotInfo& info,
                                        AfterSnapshot then = AfterSnapshot::kResume);
 
+// A Linux guest (`cpumodel boot`): the same, with the port devices' state and every RAM region
+// (PATH.mem for the first, PATH.mem.1 for RAM above 4 GiB). `then` kStop ends the VM's run as a quit.
+Result<SnapshotStats> snapshot_linux_vm(LinuxVm& vm, const std::string& path, const SnapshotInfo& info,
+                                        AfterSnapshot then = AfterSnapshot::kResume);
+// A LinuxVm resumed from `snapshot` (read from `path`): `config` gives the host side (device,
+// pins, serial, timeout); places, RAM files and state come from the snapshot. verify_memory:
+// XXH64 of every memory file first.
+Result<std::unique_ptr<LinuxVm>> restore_linux_vm(const Snapshot& snapshot, const std::string& path,
+                                                  LinuxVmConfig config, bool verify_memory);
+// The vCPU places of a saved topology: the recorded -smp when it fits `vcpus`, else one socket
+// of `vcpus` cores.
+std::vector<VcpuPlace> saved_places(const std::string& smp, size_t vcpus);
+
 struct RestoreOptions {
   std::string device = default_kvm_device();
   PinMap pins;                      // vCPU -> host CPUs (checked by the caller)
@@ -70,6 +84,9 @@ Result<Restored> restore_machine(const std::string& path, const RestoreOptions& 
 // "unsupported"}. `info` fills the snapshot header.
 class QmpServer;
 void add_machine_qmp_commands(QmpServer& server, Machine& machine, const SnapshotInfo& info);
+// snapshot-save for a Linux VM (boot --qmp, restore of a Linux guest), next to add_vm_qmp_commands'
+// run control; with "quit" the VM's run ends as a QMP quit.
+void add_linux_vm_snapshot_command(QmpServer& server, LinuxVm& vm, const SnapshotInfo& info);
 // The same, from a snapshot already read (its memory file relative to `path`).
 Result<Restored> restore_machine(const Snapshot& snapshot, const std::string& path, const RestoreOptions& options);
 
