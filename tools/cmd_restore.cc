@@ -75,14 +75,15 @@ int restore_linux(const po::variables_map& vm, const Snapshot& snap, const std::
     if (!pins) return fail(pins.error());
     c.pins = std::move(*pins);
   }
+  auto restored = vmm::restore_linux_vm(snap, path, std::move(c), !vm.count("no-verify-memory"));
+  if (!restored) return fail(restored.error());
+  // The socket appears once the guest is ready to answer (as for the probe guests below).
   std::unique_ptr<vmm::QmpServer> qmp;
   if (vm.count("qmp")) {
     auto server = vmm::QmpServer::listen(vm["qmp"].as<std::string>());
     if (!server) return fail(server.error());
     qmp = std::move(*server);
   }
-  auto restored = vmm::restore_linux_vm(snap, path, std::move(c), !vm.count("no-verify-memory"));
-  if (!restored) return fail(restored.error());
   int code = run_linux_guest(**restored, qmp.get(), info_of(snap.header), vm.count("stats") > 0);
   if (serial->owned) ::close(serial->out_fd);
   return code;

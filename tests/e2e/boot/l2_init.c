@@ -1,7 +1,8 @@
 /* /init of the level-2 guest that `cpumodel boot` starts inside the nested-SVM rig. It prints the
  * CPU facts the tests check as "@@L2 ..." lines on the console, does what the kernel command line
  * asks (l2test=serial: run a line typed on the console with /bin/sh -c; l2test=hold: wait for a
- * line on the console, so the host can query QMP meanwhile; l2test=reboot), then powers off.
+ * line on the console, so the host can query QMP meanwhile; l2test=shell: say "ready", then as
+ * serial; l2test=reboot), then powers off.
  * A static C program rather than a busybox script: in the rig (TCG emulating the level-1 CPU),
  * level-2 processes that take a signal with AVX hidden die in rt_sigreturn ("bad frame"), with
  * QEMU as the level-1 VMM too, and a shell takes SIGCHLD for every command it runs. */
@@ -74,9 +75,12 @@ int main(void) {
   facts();
   const char *test = getenv("l2test");
   char line[512];
-  if (test && strcmp(test, "serial") == 0) {
-    printf("@@L2 waiting for input\n");
-    read_line(line, sizeof line, 60);
+  /* l2test=shell: like serial, but announced as "ready" and waiting longer (the snapshot test
+   * saves the guest here, and types the line into the restored one). */
+  int shell = test && strcmp(test, "shell") == 0;
+  if (test && (strcmp(test, "serial") == 0 || shell)) {
+    printf(shell ? "@@L2 ready\n" : "@@L2 waiting for input\n");
+    read_line(line, sizeof line, shell ? 300 : 60);
     pid_t pid = fork();
     if (pid == 0) {
       execl("/bin/sh", "sh", "-c", line, (char *)NULL);

@@ -13,9 +13,9 @@
 #       per model: verify --hold, snapshot-save (quit), state inspect, migrate-check --state against
 #       HOST_PROFILE (this host) and then restore here (the output must go on as /tmp/ref.hex), and
 #       migrate-check --state against every profile in DUMP_DIR.
-#   snapshot_cycles.sh linux BOOT_ARGS...
-#       boots Linux (`cpumodel boot`, l2test=hold) with QMP, snapshot-save at its prompt, restore,
-#       and the line typed must be answered (today boot's QMP refuses snapshot-save).
+#   snapshot_cycles.sh linux HOST_PROFILE BOOT_ARGS...
+#       boots Linux (`cpumodel boot`, l2test=shell) with QMP, snapshot-save at its prompt, restore
+#       in a fresh process, and the line typed there must be answered.
 # Environment: SNAP_WORK (default /tmp: where the files go), SNAP_TRACE=1 (step lines, heartbeat).
 mkdir -p /tmp/bb && /bin/busybox --install -s /tmp/bb
 export PATH="$PATH:/tmp/bb"
@@ -182,37 +182,51 @@ models() {
   [ $fails -eq 0 ]
 }
 
-# Linux at its prompt (BOOT_ARGS with l2test=hold: its /init waits for a line on the console):
-# snapshot-save (quit), `cpumodel restore` in a fresh process, then the line typed there must be
-# answered. Today `boot`'s QMP has no snapshot-save: the refusal is printed and the line goes to
-# the first process instead.
+# Linux at its prompt (BOOT_ARGS with l2test=shell: its /init waits for a line on the console and
+# runs it with /bin/sh -c): snapshot-save (quit), state inspect and migrate-check --state against
+# HOST_PROFILE, then `cpumodel restore` in a fresh process; the shell line typed there must run in
+# the guest (RESUMED-42), which then powers off (restore exits 0).
+#   snapshot_cycles.sh linux HOST_PROFILE BOOT_ARGS...
 linux() {
+  host="$1"; shift
   q=$W/l2.qmp out=$W/l2.out
   mkfifo $W/l2.in
   exec 3<>$W/l2.in
+  trace "linux: boot"
   cpumodel boot "$@" --qmp unix:$q <&3 > $out 2>&1 &
   vm=$!
   n=0
   until grep -q "@@L2 ready" $out; do
-    n=$((n + 1)); [ $n -gt 400 ] && break
+    n=$((n + 1)); [ $n -gt 600 ] && break
     kill -0 $vm 2>/dev/null || break
     sleep 0.5
   done
   echo "@@SNAP linux ready $(grep -c '@@L2 ready' $out)"
+  trace "linux: snapshot-save"
   reply=$(cpumodel qmp --qmp unix:$q snapshot-save --arguments "{\"path\": \"$W/l2.snap\", \"quit\": true}" 2>&1)
   saved=$?
   echo "@@SNAP linux snapshot-save exit $saved $reply"
   if [ $saved -eq 0 ]; then
     reap $vm 60 "linux first"
     echo "@@SNAP linux first-exit $rc"
+    cpumodel state inspect $W/l2.snap | sed -n 's/^  devices  /@@SNAP linux devices /p; s/^  memory   /@@SNAP linux memory /p'
+    cpumodel migrate-check --state $W/l2.snap --to "$host" > $W/check 2>&1
+    echo "@@SNAP linux check $?"
+    sed 's/^/@@SNAP linux checktext /' $W/check
+    trace "linux: restore"
+    t1=$(now)
     cpumodel restore $W/l2.snap --qmp unix:$W/l2r.qmp <&3 > $W/l2r.out 2>&1 &
     vm=$! out=$W/l2r.out
-    sleep 2
+    wait_socket $W/l2r.qmp $vm
+    echo "@@SNAP linux restore_to_qmp_cs $(($(now) - t1))"
+    cpumodel vcpus --qmp unix:$W/l2r.qmp | sed 's/^/@@SNAP linux vcpus /'
+    sleep 1
   fi
-  echo go >&3
+  trace "linux: type a line"
+  echo 'echo RESUMED-$((6*7))' >&3
   reap $vm 300 linux
   echo "@@SNAP linux exit $rc"
-  grep '@@L2 got\|powered off\|error' $out | sed 's/^/@@SNAP linux /'
+  grep '@@L2 ran\|RESUMED-\|@@L2 poweroff\|powered off\|error' $out | sed 's/^/@@SNAP linux /'
   return $rc
 }
 
