@@ -18,6 +18,7 @@
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/guest_abi.h"
 #include "cpumodel/vmm/hold.h"
+#include "cpumodel/vmm/process_memory.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
 
@@ -77,6 +78,7 @@ int restore_linux(const po::variables_map& vm, const Snapshot& snap, const std::
   }
   auto restored = vmm::restore_linux_vm(snap, path, std::move(c), !vm.count("no-verify-memory"));
   if (!restored) return fail(restored.error());
+  (*restored)->set_on_started([] { vmm::release_startup_code(); });  // as `boot` does (process_memory.h)
   // The socket appears once the guest is ready to answer (as for the probe guests below).
   std::unique_ptr<vmm::QmpServer> qmp;
   if (vm.count("qmp")) {
@@ -128,7 +130,12 @@ int run(const po::variables_map& vm) {
     if (v.end == vmm::VcpuEnd::kDone) std::printf("vcpu %u: done 0x%08x\n", v.index, v.done_value);
   bool quit = !report->vcpus.empty() && report->vcpus[0].what == "stopped on request";
   if (report->all_done() || quit) return kExitOk;
-  return fail("restore: " + report->failure() + (report->timed_out ? " (timeout)" : ""), kExitNegative);
+  int rc = fail("restore: " + report->failure() + (report->timed_out ? " (timeout)" : ""), kExitNegative);
+  // The registers of the vCPUs that faulted follow the one-line error, indented.
+  for (const auto& v : report->vcpus)
+    if (!v.dump.empty() && v.end != vmm::VcpuEnd::kStopped && v.end != vmm::VcpuEnd::kDone)
+      std::fprintf(stderr, "  vCPU %u:\n%s", v.index, v.dump.c_str());
+  return rc;
 }
 
 void options(po::options_description& o, po::positional_options_description& pos) {

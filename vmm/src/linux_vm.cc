@@ -570,6 +570,15 @@ Result<LinuxVmResult> LinuxVm::run() {
   if (m.config.serial_in_fd >= 0) input = std::thread([&m, raw = terminal.active()] { m.input_thread(raw); });
   m.threads.reserve(n);
   for (size_t i = 0; i < n; ++i) m.threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
+  if (m.config.on_started) {
+    // Each vCPU thread records its id first thing; give them up to 100 ms to get there.
+    for (int tries = 0; tries < 100; ++tries) {
+      bool all = std::all_of(m.tids.begin(), m.tids.end(), [](const std::atomic<pid_t>& t) { return t.load() != 0; });
+      if (all || m.ending.load()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    m.config.on_started();
+  }
   m.wait_for_end();
   m.kick_until([&] { return m.finished == n; });
   for (auto& t : m.threads) t.join();
@@ -594,6 +603,7 @@ void LinuxVm::resume() {
 }
 
 bool LinuxVm::paused() const { return impl_->pause_req.load(); }
+void LinuxVm::set_on_started(std::function<void()> f) { impl_->config.on_started = std::move(f); }
 
 Result<MachineState> LinuxVm::save_state() {
   Impl& m = *impl_;

@@ -47,6 +47,9 @@ struct LinuxVmConfig {
   // A backend that cannot run an unmodified kernel (kvm_pvm): if the guest has sent no byte to the
   // UART after this long, the run ends with an exit-3 error. 0 disables the watch.
   double pvm_watch_s = 0;
+  // Called once from run() when every vCPU thread has started (the CLI drops its start-up code's
+  // pages here: process_memory.h).
+  std::function<void()> on_started;
   // Restore instead of boot (snapshots): no kernel is loaded and no table written. Guest RAM is
   // ram_files[i] (one per memory region of the snapshot's header, in order) mapped MAP_PRIVATE,
   // read lazily; the vCPUs, the irqchip, PIT, kvmclock and the port devices get the saved state.
@@ -107,6 +110,8 @@ class LinuxVm {
   const GuestMemory& low_memory() const;
   // Runs until the guest ends (once).
   Result<LinuxVmResult> run();
+  // Replaces LinuxVmConfig::on_started (before run()).
+  void set_on_started(std::function<void()> f);
 
   // Control, from any thread while run() runs.
   void pause();               // returns when every vCPU has left KVM_RUN and waits
