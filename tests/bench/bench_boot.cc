@@ -33,13 +33,15 @@ std::string trim(std::string s) {
   return s;
 }
 
-// QEMU with its shared libraries and the microvm firmware, for the rig's /l2/qemu.
+// QEMU with its shared libraries, their loader and the microvm firmware, for the rig's /l2/qemu.
+// The rig has no /lib64/ld-linux-x86-64.so.2 of its own (cpumodel is static), so QEMU is started
+// through the staged loader.
 bool stage_qemu(const std::string& dir) {
   std::string qemu = trim(run_capture("command -v qemu-system-x86_64"));
   if (qemu.empty()) return false;
   std::string script = "set -e; d=" + dir + "/qemu; mkdir -p $d/lib $d/share; cp " + qemu +
                        " $d/; for l in $(ldd " + qemu +
-                       " | awk '/=> \\//{print $3}'); do cp -L $l $d/lib/; done; "
+                       " | awk '/=> \\//{print $3} /^\\t\\/.*ld-linux/{print $1}'); do cp -L $l $d/lib/; done; "
                        "for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin kvmvapic.bin; do "
                        "[ -e /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f $d/share/; done; true";
   return std::system(script.c_str()) == 0;
@@ -73,7 +75,8 @@ int main(int argc, char** argv) {
   const std::string common = "-m 256M -kernel /l2/vmlinuz -initrd /l2/initramfs.cpio.gz -append \"" + append + "\"";
   std::string ours = "--version; sh /l2/timeboot.sh ours cpumodel boot --cpu " + cpu + " --smp " + smp + " " + common +
                      " --stats";
-  std::string qemu = "--version; LD_LIBRARY_PATH=/l2/qemu/lib sh /l2/timeboot.sh qemu /l2/qemu/qemu-system-x86_64 "
+  std::string qemu = "--version; sh /l2/timeboot.sh qemu /l2/qemu/lib/ld-linux-x86-64.so.2 --library-path /l2/qemu/lib "
+                     "/l2/qemu/qemu-system-x86_64 "
                      "-L /l2/qemu/share -enable-kvm -M microvm -cpu " + cpu + " -smp " + smp +
                      " -nographic -no-reboot -nodefaults -serial stdio " + common;
   {
