@@ -43,21 +43,18 @@ bool handle_io(unsigned index, kvm_run& run) {
   return false;
 }
 
+// The header of a snapshot taken of the restored guest records the whole topology as the first
+// did (query-cpus-fast places the vCPUs by `smp`).
 vmm::SnapshotInfo info_of(const SnapshotHeader& h) {
-  vmm::SnapshotInfo info;
-  info.tool_version = CPUMODEL_VERSION;
-  info.cpu_spec = h.cpu_spec;
-  info.cpu_model = h.cpu_model;
-  info.smp = h.smp;
-  // The whole topology, so a snapshot taken of the restored guest records it as the first did
-  // (query-cpus-fast places the vCPUs by `smp`).
-  info.cpus = h.cpus;
-  info.maxcpus = h.maxcpus;
-  info.sockets = h.sockets;
-  info.dies = h.dies;
-  info.cores = h.cores;
-  info.threads = h.threads;
-  info.guest = h.guest;
+  SmpConfig smp;
+  smp.cpus = h.cpus;
+  smp.maxcpus = h.maxcpus;
+  smp.sockets = h.sockets;
+  smp.dies = h.dies;
+  smp.cores = h.cores;
+  smp.threads = h.threads;
+  vmm::SnapshotInfo info = snapshot_info(h.cpu_spec, h.cpu_model, smp, h.guest);
+  info.smp = h.smp;  // as recorded
   return info;
 }
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "linux_guest.h"
 #include "cpumodel/cpuid/guest_cpuid.h"
 #include "cpumodel/models/catalog.h"
 #include "cpumodel/vmm/cpuset.h"
@@ -35,16 +36,7 @@ int hold(const po::variables_map& vm, const GuestCpuid& guest, const vmm::Verify
   h.device = options.device;
   h.pins = options.pins;
   if (vm.count("qmp")) h.qmp = vm["qmp"].as<std::string>();
-  h.info.tool_version = CPUMODEL_VERSION;
-  h.info.cpu_spec = vm["cpu"].as<std::string>();
-  h.info.cpu_model = model;
-  h.info.smp = format_smp(smp);
-  h.info.cpus = smp.cpus;
-  h.info.maxcpus = smp.maxcpus;
-  h.info.sockets = smp.sockets;
-  h.info.dies = smp.dies;
-  h.info.cores = smp.cores;
-  h.info.threads = smp.threads;
+  h.info = snapshot_info(vm["cpu"].as<std::string>(), model, smp, "");  // run_hold names the guest
   auto held = vmm::run_hold(guest, h);
   if (!held) return fail(held.error());
   bool quit = !held->vcpus.empty() && held->vcpus[0].what == "stopped on request";

@@ -1,5 +1,6 @@
 // What `boot` and `restore` share for Linux guests: the --serial setting, and running the VM to
-// its end with QMP (run control, snapshot-save), a SHUTDOWN event and the exit code of CLI.md.
+// its end with QMP (run control, snapshot-save), a SHUTDOWN event and the exit code of CLI.md;
+// and the snapshot header facts every guest-running command (verify --hold too) records.
 #pragma once
 
 #include <string>

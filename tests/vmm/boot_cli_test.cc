@@ -13,6 +13,8 @@
 
 #include "cpumodel/vmm/kvm.h"
 
+#include "debian_kernel.h"
+
 namespace {
 
 struct CliRun {
@@ -33,15 +35,7 @@ CliRun cpumodel(const std::string& args) {
   return r;
 }
 
-std::string debian_kernel() {
-  DIR* d = ::opendir("/boot");
-  if (!d) return "";
-  std::string best;
-  while (dirent* e = ::readdir(d))
-    if (std::string n = e->d_name; n.rfind("vmlinuz-", 0) == 0 && n > best) best = n;
-  ::closedir(d);
-  return best.empty() || ::access(("/boot/" + best).c_str(), R_OK) != 0 ? "" : "/boot/" + best;
-}
+using cpumodel::testing::debian_kernel;
 
 TEST(BootCli, BadInputIsExit2BeforeKvm) {
   std::string kernel = debian_kernel();

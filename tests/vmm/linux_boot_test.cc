@@ -16,23 +16,12 @@
 #include "cpumodel/vmm/platform_tables.h"
 #include "cpumodel/vmm/x86_boot.h"
 
+#include "debian_kernel.h"
+
 namespace cpumodel::vmm {
 namespace {
 
-std::string debian_kernel() {
-  DIR* d = ::opendir("/boot");
-  if (!d) return "";
-  std::string best;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.rfind("vmlinuz-", 0) == 0 && n > best) best = n;
-  }
-  ::closedir(d);
-  if (best.empty()) return "";
-  std::string path = "/boot/" + best;
-  std::ifstream probe(path, std::ios::binary);
-  return probe ? path : "";
-}
+using cpumodel::testing::debian_kernel;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

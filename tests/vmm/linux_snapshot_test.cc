@@ -19,18 +19,12 @@
 #include "cpumodel/vmm/linux_vm.h"
 #include "cpumodel/vmm/snapshot.h"
 
+#include "debian_kernel.h"
+
 namespace cpumodel::vmm {
 namespace {
 
-std::string debian_kernel() {
-  DIR* d = ::opendir("/boot");
-  if (!d) return "";
-  std::string best;
-  while (dirent* e = ::readdir(d))
-    if (std::string n = e->d_name; n.rfind("vmlinuz-", 0) == 0 && n > best) best = n;
-  ::closedir(d);
-  return best.empty() || ::access(("/boot/" + best).c_str(), R_OK) != 0 ? "" : "/boot/" + best;
-}
+using cpumodel::testing::debian_kernel;
 
 std::vector<uint8_t> read_all(const std::string& path) {
   std::vector<uint8_t> out;
