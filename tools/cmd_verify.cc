@@ -67,6 +67,7 @@ int run(const po::variables_map& vm) {
   auto guest = build_guest_cpuid(x->cpu, *smp, &*host, {});
   if (!guest) return fail(guest.error());
   for (const auto& w : guest->warnings) warn(w);
+  options->host_cpuid = &host->cpuid;  // read once (kvm_host_profile), not again per probed leaf
   auto report = vmm::verify_guest(*guest, *options);
   if (!report) return fail(report.error());
   if (vm.count("json"))

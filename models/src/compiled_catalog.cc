@@ -37,6 +37,20 @@ uint64_t fnv1a(uint64_t h, std::string_view bytes) {
 
 constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 
+// FNV-1a's step on 8 bytes at a time, with a shift to fold the high bits back (the model files
+// are read and hashed on every start: byte-wise FNV-1a over their 80 KB took ~80 us). Detects
+// edits, as the byte-wise hash did; not a cryptographic hash.
+uint64_t hash_words(uint64_t h, std::string_view bytes) {
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return fnv1a(h, bytes.substr(i));
+}
+
 class Writer {
  public:
   explicit Writer(const std::vector<std::string>& files) : files_(files) {}
@@ -291,7 +305,7 @@ uint64_t files_fingerprint(const std::vector<std::string>& paths, const std::vec
   uint64_t h = fnv1a(kFnvBasis, std::to_string(paths.size()));
   for (size_t i = 0; i < paths.size(); ++i) {
     h = fnv1a(h, base_name(paths[i]) + '\0' + std::to_string(contents[i].size()) + '\0');
-    h = fnv1a(h, contents[i]);
+    h = hash_words(h, contents[i]);
   }
   return h;
 }

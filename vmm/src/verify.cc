@@ -134,14 +134,19 @@ std::vector<BitDifference> compare_probe(const CpuidTable& intended, const std::
   return out;
 }
 
-CpuidTable host_cpuid_for(const CpuidTable& like) {
+CpuidTable host_cpuid_for(const CpuidTable& like, const CpuidTable* known) {
   CpuidTable host;
-  unsigned max_basic = __get_cpuid_max(0, nullptr);
-  unsigned max_ext = __get_cpuid_max(0x80000000, nullptr);
+  bool have_ranges = known && known->has(0) && known->has(0x80000000);
+  unsigned max_basic = have_ranges ? known->get(0).eax : __get_cpuid_max(0, nullptr);
+  unsigned max_ext = have_ranges ? known->get(0x80000000).eax : __get_cpuid_max(0x80000000, nullptr);
   for (const auto& [key, regs] : like.entries()) {
     bool ext = key.leaf >= 0x80000000;
     bool hv = key.leaf >= 0x40000000 && key.leaf < 0x80000000;
     if (hv || key.leaf > (ext ? max_ext : max_basic)) continue;
+    if (known && known->has(key.leaf, key.subleaf)) {
+      host.set(key.leaf, key.subleaf, known->get(key.leaf, key.subleaf));
+      continue;
+    }
     unsigned a, b, c, d;
     __cpuid_count(key.leaf, key.subleaf, a, b, c, d);
     host.set(key.leaf, key.subleaf, CpuidRegs{a, b, c, d});
@@ -181,7 +186,7 @@ Result<VerifyReport> verify_guest(const GuestCpuid& guest, const VerifyOptions& 
   CpuidTable probed;  // every key any vCPU saw, for the host's values
   for (const auto& recs : run->records)
     for (const auto& r : recs) probed.set(r.leaf, r.subleaf, {});
-  CpuidTable host = host_cpuid_for(probed);
+  CpuidTable host = host_cpuid_for(probed, options.host_cpuid);
   VerifyReport report;
   report.backend = run->machine.backend;
   report.mode = run->machine.mode;
