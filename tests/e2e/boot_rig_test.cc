@@ -7,6 +7,7 @@
 //   4. Nehalem                  -smp 3 (3 cores)                    poweroff
 //   5. Opteron_G3               -smp 1 (1x1x1)                      poweroff
 //   6. Skylake-Client           -smp 2,threads=2                    poweroff
+//   7. EPYC-Rome                -smp 2  snapshot at the prompt, restore in a fresh process (issue 8)
 // Expected values come from the catalog (`cpumodel show/expand --json`) and Linux's /proc/cpuinfo
 // rules (arch/x86/kernel/cpu/proc.c: physical id = package, siblings = logical CPUs per package,
 // cpu cores = cores per package), i.e. what QEMU gives the same -smp. Label `slow`.
@@ -150,6 +151,10 @@ class BootRig : public ::testing::Test {
         "boot --cpu Nehalem --smp 3 " + k + " --append \"" + a + "\" < /dev/null",
         "boot --cpu Opteron_G3 --smp 1 " + k + " --append \"" + a + "\" < /dev/null",
         "boot --cpu Skylake-Client --smp 2,threads=2 " + k + " --append \"" + a + "\" < /dev/null",
+        // Issue 8: a Linux guest saved at its prompt (QMP snapshot-save), checked against the rig's
+        // own profile, restored in a fresh process, where a typed shell line runs.
+        "--version; cpumodel host --save /tmp/rig-host.yaml > /dev/null; sh /l2/snapshot_cycles.sh linux "
+        "/tmp/rig-host.yaml --cpu EPYC-Rome --smp 2 " + k + " --append \"" + a + " l2test=shell\"",
     };
     char dir[] = "/tmp/cpumodel-bootrig-XXXXXX";
     if (!::mkdtemp(dir)) {
@@ -323,6 +328,17 @@ TEST_F(BootRig, NehalemThreeCores) {
   const Section& s = section(3);
   expect_boot(s, "guest powered off", "Nehalem", "Nehalem", 1, 3, 1);
   for (const char* f : {"aes", "pclmulqdq", "movbe"}) EXPECT_FALSE(s.flags.count(f)) << f;
+}
+
+// The same as snapshot_rig_test.cc's Linux case (boot/snapshot_cycles.sh `linux`), run on every CI.
+TEST_F(BootRig, LinuxGuestSavedAtItsPromptResumesInAFreshProcess) {
+  const Section& s = section(6);
+  for (const char* want : {"@@SNAP linux ready 1", "@@SNAP linux snapshot-save exit 0", "@@SNAP linux first-exit 0",
+                           "@@SNAP linux devices UART 8250", "@@SNAP linux check 0", "@@SNAP linux RESUMED-42",
+                           "@@SNAP linux @@L2 ran 'echo RESUMED-$((6*7))': status 0", "@@SNAP linux @@L2 poweroff",
+                           "@@SNAP linux exit 0"})
+    EXPECT_NE(s.text.find(want), std::string::npos) << want << "\n" << s.text;
+  EXPECT_EQ(s.exit_code, 0) << s.text;
 }
 
 TEST_F(BootRig, OldAmdOneCpuAndSkylakeTwoThreads) {

@@ -7,7 +7,7 @@
 #
 # usage: run_boot_rig.sh CPUMODEL_BINARY DATA_DIR COMMANDS_FILE L2_INIT [TIMEOUT_SECONDS]
 #   L2_INIT: the static l2_init program (l2_init.c). /l2 also gets serial-input (a shell line for
-#   l2test=serial) and hold_test.sh (the QMP and pinning check).
+#   l2test=serial), hold_test.sh (the QMP and pinning check) and snapshot_cycles.sh (snapshots).
 # Environment: RIG_KERNEL (default the newest /boot/vmlinuz-*), RIG_QEMU, RIG_SMP (default 2),
 #   RIG_EXTRA_DIR (a directory whose files are added under /l2 too), RIG_ACCEL (default tcg:
 #   QEMU 7.2's multi-threaded TCG for x86; tcg,thread=single was tried and is far too slow: one
@@ -30,7 +30,7 @@ mkdir -p "$work/extra/l2"
 cp "$kernel" "$work/extra/l2/vmlinuz"
 "$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz" "$l2_init"
 printf 'echo SERIAL-$((6*7))\n' > "$work/extra/l2/serial-input"
-cp "$here/hold_test.sh" "$here/timeboot.sh" "$work/extra/l2/"
+cp "$here/hold_test.sh" "$here/timeboot.sh" "$here/snapshot_cycles.sh" "$work/extra/l2/"
 if [ -n "${RIG_EXTRA_DIR:-}" ]; then cp -a "$RIG_EXTRA_DIR"/. "$work/extra/l2/"; fi
 (cd "$work/extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/extra.cpio.gz"
 cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
