@@ -172,6 +172,7 @@ int run(const po::variables_map& vm) {
   (*machine)->set_on_started([] { vmm::release_startup_code(); });
   auto info = snapshot_info(vm["cpu"].as<std::string>(), model, *smp, "linux");
   int code = run_linux_guest(**machine, qmp.get(), info, vm.count("stats") > 0);
+  qmp.reset();  // its thread may be inside a command on the VM: gone before the VM is
   if (serial->owned) ::close(serial->out_fd);
   return code;
 }

@@ -164,7 +164,7 @@ std::string memory_path_of(const std::string& snapshot_path, const MemoryRef& re
 }
 
 Result<MemoryRef> write_memory_file(const std::string& memory_path, std::span<const uint8_t> bytes,
-                                    uint64_t guest_base, bool durable) {
+                                    uint64_t guest_base, bool durable, std::string* pending) {
   MemoryRef ref;
   ref.file = base_of(memory_path);
   ref.size = bytes.size();
@@ -184,6 +184,10 @@ Result<MemoryRef> write_memory_file(const std::string& memory_path, std::span<co
   if (::close(fd) != 0 && ok) {
     ok = false;
     err = errno;
+  }
+  if (ok && pending) {
+    *pending = tmp;
+    return ref;
   }
   if (ok && ::rename(tmp.c_str(), memory_path.c_str()) != 0) {
     ok = false;

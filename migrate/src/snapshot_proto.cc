@@ -394,6 +394,8 @@ Result<Snapshot> parse_snapshot_payload(std::string_view bytes, const std::strin
   s.header = header_from_pb(p.header());
   // Memory regions: each more one non-empty, above the ones before it (no overlap).
   uint64_t end = s.header.memory.guest_base + s.header.memory.size;
+  if (end < s.header.memory.guest_base)
+    return input_error(name + ": the memory region wraps around the address space");
   for (const auto& m : s.header.more_memory) {
     if (m.size == 0 || m.guest_base < end || m.guest_base + m.size < m.guest_base)
       return input_error(name + ": memory region " + m.file + " (" + std::to_string(m.size) + " bytes at " +

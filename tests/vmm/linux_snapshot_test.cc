@@ -204,6 +204,36 @@ TEST_F(LinuxSnapshot, RamAboveFourGiBIsItsOwnRegionAndFile) {
   EXPECT_NE(gone.error().message.find("big.snap.mem.1"), std::string::npos) << gone.error().message;
 }
 
+TEST_F(LinuxSnapshot, AFailedSaveLeavesTheSnapshotAtThePathIntact) {
+  std::string path = dir_ + "/keep.snap";
+  {
+    auto vm = LinuxVm::create(config(128ull << 20, -1));
+    ASSERT_TRUE(vm.ok()) << vm.error().message;
+    SnapshotStats stats;
+    run_and_save(**vm, path, info(), &stats);
+  }
+  auto before = read_snapshot(path);
+  ASSERT_TRUE(before.ok());
+  // The state file cannot be written this time (its temporary name is taken by a directory): the
+  // memory file is written first, then the save fails, and nothing at `path` may change.
+  std::filesystem::create_directory(path + ".state." + std::to_string(::getpid()));
+  auto vm = LinuxVm::create(config(128ull << 20, -1));
+  ASSERT_TRUE(vm.ok()) << vm.error().message;
+  std::thread runner([&] { (void)(*vm)->run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto failed = snapshot_linux_vm(**vm, path, info(), AfterSnapshot::kStop);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE((*vm)->paused()) << "a failed save with quit resumes the guest";
+  (*vm)->request_quit("test");
+  runner.join();
+  auto after = read_snapshot(path);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->header.memory, before->header.memory);
+  EXPECT_TRUE(verify_memory_file(path, after->header.memory, true).ok()) << "the old memory file, not a new one";
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << "left behind: " << e.path();
+}
+
 TEST_F(LinuxSnapshot, AProbeGuestSnapshotIsNotRestoredAsLinux) {
   auto vm = LinuxVm::create(config(128ull << 20, -1));
   ASSERT_TRUE(vm.ok()) << vm.error().message;

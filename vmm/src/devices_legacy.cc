@@ -60,7 +60,8 @@ I8042State I8042::save() const {
 
 void I8042::restore(const I8042State& s) {
   std::lock_guard<std::mutex> lock(mu_);
-  out_.assign(s.out.begin(), s.out.end());
+  // The controller answers a command with a byte or two; a longer queue is not a real state.
+  out_.assign(s.out.begin(), s.out.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(s.out.size(), kOutMax)));
   pending_command_ = s.pending_command;
   command_byte_ = s.command_byte;
 }
@@ -169,7 +170,7 @@ void AcpiPm::restore(const AcpiPmState& s) {
   status_ = s.status;
   enable_ = s.enable;
   control_ = s.control;
-  sci_level_ = s.sci_level;
+  sci_level_ = (status_ & enable_) != 0;  // from the registers, as update_sci_locked() would
   if (sci_level_ && irq_) irq_(PlatformLayout::kSciIrq, true);
 }
 

@@ -203,7 +203,9 @@ void Serial8250::restore(const SerialState& s) {
   thr_interrupt_ = s.thr_interrupt;
   size_t keep = std::min(s.rx.size(), kInputMax);
   rx_.assign(s.rx.begin(), s.rx.begin() + static_cast<std::ptrdiff_t>(keep));
-  irq_level_ = s.irq_level;
+  // The line follows the registers (a file's irq_level is not trusted): raised again when they
+  // say an interrupt is pending.
+  irq_level_ = (iir_locked() & kIirNoInt) == 0;
   if (irq_level_ && irq_) irq_(gsi_, true);
 }
 

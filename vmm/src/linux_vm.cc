@@ -152,7 +152,11 @@ struct LinuxVm::Impl {
   std::condition_variable cv;
   unsigned parked = 0, finished = 0;
   std::optional<LinuxVmResult> end;
+  // The vCPU threads: started by run() under threads_mu (QMP may pause and kick from its own
+  // thread meanwhile); `started` once run() began starting them.
+  std::mutex threads_mu;
   std::vector<std::thread> threads;
+  bool started = false;  // under mu
 
   Status create_machine();
   Status map_ram(unsigned slot, std::optional<GuestRam>& ram, uint64_t base, uint64_t size, size_t region);
@@ -421,13 +425,21 @@ void LinuxVm::Impl::vcpu_thread(unsigned index) {
   // The last exit was handled here: KVM completes that instruction (an `in` gets its data, RIP
   // moves past it) only on the next KVM_RUN, so a pause first re-enters with immediate_exit set;
   // state saved before that would lose the instruction.
-  bool io_pending = false;
+  // Completing it may itself need user space (the next part of a `rep outs`, a split MMIO
+  // access): KVM_RUN then returns 0 with that exit, handled here like any other, until it returns
+  // -EINTR with nothing pending.
+  bool io_pending = false, stop = false;
   while (!ending.load()) {
     if (pause_req.load()) {
       if (io_pending) {
         __atomic_store_n(&vcpu.run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
-        vcpu.run();  // -EINTR at once, after completing the I/O (KVM API: immediate_exit)
+        int r;
+        while (!stop && (r = vcpu.run()) == 0) {
+          exits.fetch_add(1, std::memory_order_relaxed);
+          stop = handle_exit(index);
+        }
         io_pending = false;
+        if (stop) break;
       }
       std::unique_lock<std::mutex> lock(mu);
       ++parked;
@@ -461,9 +473,12 @@ void LinuxVm::Impl::kick_until(const std::function<bool()>& done) {
   std::unique_lock<std::mutex> lock(mu);
   while (!done()) {
     lock.unlock();
-    for (size_t i = 0; i < threads.size(); ++i) {
-      __atomic_store_n(&vcpus[i].run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
-      ::pthread_kill(threads[i].native_handle(), kick_signal());
+    {
+      std::lock_guard<std::mutex> guard(threads_mu);
+      for (size_t i = 0; i < threads.size(); ++i) {
+        __atomic_store_n(&vcpus[i].run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        ::pthread_kill(threads[i].native_handle(), kick_signal());
+      }
     }
     lock.lock();
     cv.wait_for(lock, std::chrono::milliseconds(5), done);
@@ -494,6 +509,12 @@ void LinuxVm::Impl::input_thread(bool raw) {
     }
     std::span<const uint8_t> rest(data);
     while (!rest.empty() && !stop_input.load() && !ending.load()) {
+      // Not while paused: a snapshot reads the UART after the irqchip, and input arriving between
+      // the two would leave them disagreeing about IRQ 4.
+      if (pause_req.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       rest = rest.subspan(serial->push_input(rest));
       if (!rest.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -568,8 +589,15 @@ Result<LinuxVmResult> LinuxVm::run() {
   m.start = Clock::now();
   std::thread input;
   if (m.config.serial_in_fd >= 0) input = std::thread([&m, raw = terminal.active()] { m.input_thread(raw); });
-  m.threads.reserve(n);
-  for (size_t i = 0; i < n; ++i) m.threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
+  {
+    std::lock_guard<std::mutex> guard(m.threads_mu);
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.started = true;
+    }
+    m.threads.reserve(n);
+    for (size_t i = 0; i < n; ++i) m.threads.emplace_back([&m, i] { m.vcpu_thread(static_cast<unsigned>(i)); });
+  }
   if (m.config.on_started) {
     // Each vCPU thread records its id first thing; give them up to 100 ms to get there.
     for (int tries = 0; tries < 100; ++tries) {
@@ -581,7 +609,10 @@ Result<LinuxVmResult> LinuxVm::run() {
   }
   m.wait_for_end();
   m.kick_until([&] { return m.finished == n; });
-  for (auto& t : m.threads) t.join();
+  {
+    std::lock_guard<std::mutex> guard(m.threads_mu);
+    for (auto& t : m.threads) t.join();
+  }
   m.stop_input.store(true);
   if (input.joinable()) input.join();
   signals.join();
@@ -592,8 +623,9 @@ Result<LinuxVmResult> LinuxVm::run() {
 void LinuxVm::pause() {
   Impl& m = *impl_;
   m.pause_req.store(true);
-  size_t n = m.threads.size();
-  m.kick_until([&] { return m.parked + m.finished >= n || m.ending.load(); });
+  // Before run() starts the threads there is nothing to wait for (they park as they start).
+  size_t n = m.vcpus.size();
+  m.kick_until([&] { return !m.started || m.parked + m.finished >= n || m.ending.load(); });
 }
 
 void LinuxVm::resume() {
@@ -609,7 +641,9 @@ Result<MachineState> LinuxVm::save_state() {
   Impl& m = *impl_;
   {
     std::lock_guard<std::mutex> lock(m.mu);
-    if (!m.threads.empty() && !(m.pause_req.load() && m.parked + m.finished >= m.threads.size()))
+    // 7: a guest that has powered off, reset or failed has no state worth resuming.
+    if (m.end) return input_error("the guest has ended (" + std::string(linux_vm_end_name(m.end->end)) + "): nothing to save");
+    if (m.started && !(m.pause_req.load() && m.parked + m.finished >= m.vcpus.size()))
       return input_error("the VM is running: pause it before saving its state");
   }
   auto caps = m.state_caps();

@@ -316,9 +316,16 @@ void Machine::Impl::vcpu_thread(unsigned index) {
     }
     if (pause_requested.load()) {
       if (io_pending) {
+        // -EINTR once the I/O is complete (KVM API: immediate_exit); completing it may need user
+        // space again (the next part of a `rep outs`): that exit is handled like any other.
         __atomic_store_n(&vcpu.run_state()->immediate_exit, 1, __ATOMIC_SEQ_CST);
-        vcpu.run();  // -EINTR at once, after completing the I/O (KVM API: immediate_exit)
+        bool ended = false;
+        while (!ended && vcpu.run() == 0) {
+          ++rep.exits;
+          ended = handle_exit(vcpu, rep);
+        }
         io_pending = false;
+        if (ended) break;
       }
       park();
       if (!stop.load()) __atomic_store_n(&vcpu.run_state()->immediate_exit, 0, __ATOMIC_SEQ_CST);

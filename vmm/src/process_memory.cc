@@ -15,7 +15,8 @@ namespace {
 struct Mapping {
   unsigned long long start = 0, end = 0;
   std::string perms, path;
-  unsigned long long anonymous_kib = 0;  // pages written since mapped (private copies)
+  unsigned long long anonymous_kib = 0;  // resident pages written since mapped (private copies)
+  unsigned long long swap_kib = 0;       // private copies swapped out
 };
 
 std::vector<Mapping> own_file_mappings(const std::string& exe) {
@@ -36,6 +37,8 @@ std::vector<Mapping> own_file_mappings(const std::string& exe) {
       if (path == exe) cur = &out.emplace_back(Mapping{start, end, perms, path, 0});
     } else if (cur && std::sscanf(line, "Anonymous: %llu kB", &kib) == 1) {
       cur->anonymous_kib = kib;
+    } else if (cur && std::sscanf(line, "Swap: %llu kB", &kib) == 1) {
+      cur->swap_kib = kib;
     }
   }
   std::fclose(f);
@@ -51,11 +54,11 @@ uint64_t release_startup_code() {
   exe[n] = 0;
   uint64_t released = 0;
   for (const Mapping& m : own_file_mappings(exe)) {
-    // Code, and read-only data no page of which was ever written (RELRO data that the start-up
-    // relocated is a private copy: Anonymous > 0, kept).
-    bool code = m.perms == "r-xp";
-    bool clean_rodata = m.perms == "r--p" && m.anonymous_kib == 0;
-    if (!code && !clean_rodata) continue;
+    // Code and read-only data none of whose pages is a private copy, resident or swapped out:
+    // RELRO data that start-up relocated is one (kept), and so is code a debugger or uprobe wrote
+    // a breakpoint into.
+    bool readonly = m.perms == "r-xp" || m.perms == "r--p";
+    if (!readonly || m.anonymous_kib != 0 || m.swap_kib != 0) continue;
     if (::madvise(reinterpret_cast<void*>(m.start), m.end - m.start, MADV_DONTNEED) == 0) released += m.end - m.start;
   }
   return released;

@@ -81,13 +81,24 @@ Result<SnapshotStats> snapshot_guest(const Guest& g, const std::string& path, co
   uint32_t tsc = state->vcpus.empty() ? 0 : state->vcpus[0].tsc_khz;
   snap.header = make_header(info, g.cpu_mode, *state, host_fingerprint(*g.kvm, tsc));
   t = Clock::now();
-  // Region 0 goes to PATH.mem (or --memory-path), region i > 0 to that name plus ".i".
+  // Region 0 goes to PATH.mem (or --memory-path), region i > 0 to that name plus ".i". Every file
+  // is written under a temporary name first and renamed only once all of them and the state are
+  // written: a save that fails (a full disk) leaves the snapshot that was at PATH as it was.
   std::string mem_path = info.memory_path.empty() ? default_memory_path(path) : info.memory_path;
+  std::vector<std::pair<std::string, std::string>> pending;  // temporary name, final name
+  struct Cleanup {
+    std::vector<std::pair<std::string, std::string>>& files;
+    ~Cleanup() {
+      for (const auto& f : files) ::unlink(f.first.c_str());
+    }
+  } cleanup{pending};
   for (size_t i = 0; i < g.memory.size(); ++i) {
     const GuestMemory& mem = *g.memory[i];
     std::string file = i == 0 ? mem_path : mem_path + "." + std::to_string(i);
-    auto ref = write_memory_file(file, {mem.host(), mem.size()}, mem.base(), info.durable);
+    std::string tmp;
+    auto ref = write_memory_file(file, {mem.host(), mem.size()}, mem.base(), info.durable, &tmp);
     if (!ref) return fail(ref.error());
+    pending.emplace_back(tmp, file);
     if (dir_part(file) != dir_part(path)) ref->file = file;  // not next to the snapshot: keep the path as given
     stats.memory_bytes += mem.size();
     if (i == 0) snap.header.memory = *ref;
@@ -103,7 +114,12 @@ Result<SnapshotStats> snapshot_guest(const Guest& g, const std::string& path, co
   t = Clock::now();
   std::string bytes = encode_snapshot(snap);
   stats.state_bytes = bytes.size();
-  if (auto st = write_file_atomic(path, bytes); !st) return fail(st.error());
+  std::string state_tmp = path + ".state." + std::to_string(::getpid());
+  if (auto st = write_file_atomic(state_tmp, bytes); !st) return fail(st.error());
+  pending.emplace_back(state_tmp, path);  // last: the state names the memory files before it
+  for (auto it = pending.begin(); it != pending.end(); it = pending.erase(it))
+    if (::rename(it->first.c_str(), it->second.c_str()) != 0)
+      return fail(input_error(it->second + ": cannot write: " + std::strerror(errno)));
   stats.file_ms = ms_since(t);
   finish(g, then);
   stats.total_ms = ms_since(start);

@@ -169,8 +169,10 @@ Result<Snapshot> read_snapshot(const std::string& path);
 // Guest memory. write_memory_file writes `bytes` atomically and returns its reference (file name
 // relative to the directory of `snapshot_path`). `durable`: fdatasync before the rename.
 std::string default_memory_path(const std::string& snapshot_path);  // SNAPSHOT.mem
+// With `pending`: the file is left under the temporary name stored there, for the caller to
+// rename once every file of the snapshot is written (or to unlink).
 Result<MemoryRef> write_memory_file(const std::string& memory_path, std::span<const uint8_t> bytes,
-                                    uint64_t guest_base, bool durable);
+                                    uint64_t guest_base, bool durable, std::string* pending = nullptr);
 // Every memory region of a snapshot: `memory`, then `more_memory`.
 std::vector<const MemoryRef*> memory_regions(const SnapshotHeader& header);
 // Where the memory file of a snapshot read from `snapshot_path` is.

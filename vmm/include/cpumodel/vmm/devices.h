@@ -73,8 +73,9 @@ class Serial8250 : public PortDevice {
   uint64_t accesses() const { return accesses_.load(); }
   uint64_t bytes_out() const { return bytes_out_.load(); }
   void set_output_observer(std::function<void(std::span<const uint8_t>)> f) { observer_ = std::move(f); }
-  // Snapshots (the guest paused). restore() drives a line the saved state had raised, so KVM's
-  // line agrees with the device (an extra edge is at worst a spurious interrupt the driver ignores).
+  // Snapshots (the guest paused). restore() recomputes the line from the registers and drives it
+  // when raised, so KVM's line agrees with the device (an extra edge is at worst a spurious
+  // interrupt the driver ignores).
   SerialState save() const;
   void restore(const SerialState& s);
 
@@ -106,7 +107,8 @@ class I8042 : public PortDevice {
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;
   I8042State save() const;
-  void restore(const I8042State& s);
+  void restore(const I8042State& s);  // keeps at most kOutMax queued bytes
+  static constexpr size_t kOutMax = 16;
 
  private:
   EventFn event_;
@@ -143,7 +145,7 @@ class AcpiPm : public PortDevice {
   // The power button was pressed (QMP system_powerdown).
   void press_power_button();
   AcpiPmState save() const;
-  void restore(const AcpiPmState& s);  // drives the SCI when it was raised
+  void restore(const AcpiPmState& s);  // drives the SCI when status & enable say it is raised
   static constexpr uint16_t kPwrBtnSts = 1u << 8, kWakSts = 1u << 15, kSciEn = 1u << 0, kSlpEn = 1u << 13;
 
  private:

@@ -13,9 +13,9 @@ namespace cpumodel::vmm {
 // kernel maps file pages in 64 KiB windows around each fault ("fault-around"), so code touched
 // once at start-up, spread over the whole text, would otherwise stay in this process's RSS for
 // the guest's lifetime (measured: 3.8 MiB of the 4.2 MiB the VMM had beside guest RAM). Only pages
-// identical to the file are dropped: code is never written (no text relocations in a PIE), and a
-// read-only mapping is dropped only when smaps shows no private (written) page in it, so nothing
-// can be lost; data, relocated read-only data and the heap are left alone. Returns the bytes of
+// identical to the file are dropped: a mapping is dropped only when smaps shows no private
+// (written) page in it, resident or swapped out, so nothing can be lost; data, relocated read-only
+// data, code with a debugger's breakpoint and the heap are left alone. Returns the bytes of
 // address space advised.
 uint64_t release_startup_code();
 
