@@ -10,6 +10,7 @@ vm=$!
 n=0
 until /bin/busybox grep -q "@@L2 ready" $out; do
   n=$((n + 1)); [ $n -gt 400 ] && break
+  kill -0 $vm 2>/dev/null || break  # the VM ended (its output says why)
   /bin/busybox sleep 1
 done
 echo "@@HOLD status $(cpumodel qmp --qmp unix:$q query-status)"
