@@ -14,6 +14,9 @@
 #   8-vCPU level-2 boot made no progress in 20 minutes).
 # reboot=t: a level-1 panic (seen: "stack guard page was hit" in a vCPU thread under kvm-amd)
 # triple-faults at once, so -no-reboot ends QEMU instead of a hang until the timeout.
+# softlockup_panic=1: so does a level-1 soft lockup. TCG's livelock shows as one ("soft lockup -
+# CPU#0 stuck for 23s! [vcpu 3]"), and in every rig log that had one (3 of 3) the rig never
+# recovered; it sat until the timeout (900 s in boot_rig), where the panic ends it in ~25 s.
 set -euo pipefail
 binary="$1" data="$2" commands="$3" l2_init="$4" timeout_s="${5:-600}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,4 +40,4 @@ cat "$work/rig.cpio.gz" "$work/extra.cpio.gz" > "$work/initrd.cpio.gz"
 
 timeout --kill-after=10 "$timeout_s" "$qemu" -accel "${RIG_ACCEL:-tcg}" -M microvm -cpu max -smp "${RIG_SMP:-2}" -m "${RIG_MEM:-2048}" \
   -nographic -no-reboot \
-  -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1 reboot=t tsc_early_khz=2000000"
+  -kernel "$kernel" -initrd "$work/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1 reboot=t softlockup_panic=1 tsc_early_khz=2000000"
