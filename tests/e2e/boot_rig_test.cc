@@ -154,7 +154,7 @@ class BootRig : public ::testing::Test {
         // Issue 8: a Linux guest saved at its prompt (QMP snapshot-save), checked against the rig's
         // own profile, restored in a fresh process, where a typed shell line runs.
         "--version; cpumodel host --save /tmp/rig-host.yaml > /dev/null; sh /l2/snapshot_cycles.sh linux "
-        "/tmp/rig-host.yaml --cpu EPYC-Rome --smp 2 " + k + " --append \"" + a + " l2test=shell\"",
+        "/tmp/rig-host.yaml --cpu EPYC-Rome --smp 2 " + k + " --append \"" + a + " l2test=shell\" --stats",
     };
     char dir[] = "/tmp/cpumodel-bootrig-XXXXXX";
     if (!::mkdtemp(dir)) {
@@ -166,9 +166,12 @@ class BootRig : public ::testing::Test {
     // any level-2 guest was wrong. Once (session 4, 1 boot in about 60 in CI), a level-2 kernel
     // also triple-faulted 5 s into its boot, before its first byte on the console or any exit to
     // user space, and the same boot passed in every other run. So a boot that did not finish, or
-    // whose guest died that way (`early_death`), runs again in a fresh rig, at most 3 rigs in all;
+    // whose guest died that way (`early_death`), runs again in a fresh rig, at most kRigRuns rigs in all;
     // anything else a boot gets wrong fails the test. Every rig's output is kept in DIR/rig-N.log,
     // and stderr says which boots ran again and why.
+    // At most 4 rigs of at most 600 s each (a whole rig takes 1-6 min here): 40 min at the worst,
+    // which keeps CI within its 90.
+    constexpr int kRigRuns = 4;
     auto early_death = [](const std::string& text) {
       return text.find("triple-faulted") != std::string::npos &&
              text.find(", 0 serial bytes, 1 exits") != std::string::npos;
@@ -177,7 +180,7 @@ class BootRig : public ::testing::Test {
     std::vector<std::string> kept(lines.size());  // each boot's section, "@@BEGIN" to "@@END" line
     std::vector<size_t> pending(lines.size());
     for (size_t i = 0; i < lines.size(); ++i) pending[i] = i;
-    for (int attempt = 1; attempt <= 3 && !pending.empty(); ++attempt) {
+    for (int attempt = 1; attempt <= kRigRuns && !pending.empty(); ++attempt) {
       std::string commands = std::string(dir) + "/commands-" + std::to_string(attempt);
       {
         std::ofstream c(commands);
@@ -185,7 +188,7 @@ class BootRig : public ::testing::Test {
       }
       std::string cmd = std::string(CPUMODEL_E2E_DIR "/boot/run_boot_rig.sh " CPUMODEL_BINARY
                                     " " CPUMODEL_SOURCE_DATA_DIR " ") +
-                        commands + " " CPUMODEL_L2_INIT " 900 2>&1";
+                        commands + " " CPUMODEL_L2_INIT " 600 2>&1";
       std::string out = run_capture(cmd, &status_);
       std::string log = std::string(dir) + "/rig-" + std::to_string(attempt) + ".log";
       std::ofstream(log) << out;
@@ -200,7 +203,7 @@ class BootRig : public ::testing::Test {
         if (end == std::string::npos || (end = out.find('\n', end + 1)) == std::string::npos) break;
         std::string section = out.substr(pos, end + 1 - pos);
         size_t i = pending[k++];
-        bool last_try = attempt == 3;
+        bool last_try = attempt == kRigRuns;
         if (early_death(section) && !last_try) {
           std::fprintf(stderr, "boot %zu: the level-2 kernel triple-faulted before any output; it runs again\n", i + 1);
           again.push_back(i);
@@ -212,8 +215,8 @@ class BootRig : public ::testing::Test {
       }
       for (; k < pending.size(); ++k) again.push_back(pending[k]);  // cut off with the rig
       bool rig_done = out.find("@@RIG done") != std::string::npos;
-      if (again.empty() || attempt == 3) tail_text = out.substr(keep);  // the end, or its panic or stall
-      if (!again.empty() && attempt < 3)
+      if (again.empty() || attempt == kRigRuns) tail_text = out.substr(keep);  // the end, or its panic or stall
+      if (!again.empty() && attempt < kRigRuns)
         std::fprintf(stderr, "%zu of %zu boots run again in a fresh rig (%s)\n", again.size(), lines.size(),
                      rig_done ? "this rig finished" : "no @@RIG done: the rig stopped");
       std::sort(again.begin(), again.end());
@@ -223,7 +226,7 @@ class BootRig : public ::testing::Test {
     for (size_t i = 0; i < kept.size(); ++i)
       done += !kept[i].empty() ? kept[i]
                                : "@@BEGIN " + std::to_string(i + 1) + " " + lines[i] +
-                                     "\n(this boot did not finish in 3 rig runs)\n@@END " + std::to_string(i + 1) + " -1\n";
+                                     "\n(this boot did not finish in " + std::to_string(kRigRuns) + " rig runs)\n@@END " + std::to_string(i + 1) + " -1\n";
     output_ = prefix + done + tail_text;
     std::ofstream(std::string(dir) + "/rig.log") << output_;
     std::fprintf(stderr, "rig log (finished sections of all runs): %s/rig.log\n", dir);

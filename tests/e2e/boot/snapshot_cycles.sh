@@ -202,6 +202,8 @@ linux() {
     sleep 0.5
   done
   echo "@@SNAP linux ready $(grep -c '@@L2 ready' $out)"
+  # A boot that ended before its prompt: how it ended (boot_rig_test.cc reruns an early death).
+  kill -0 $vm 2>/dev/null || grep 'cpumodel: ' $out | grep -v warning | sed 's/^/@@SNAP linux boot /'
   trace "linux: snapshot-save"
   reply=$(cpumodel qmp --qmp unix:$q snapshot-save --arguments "{\"path\": \"$W/l2.snap\", \"quit\": true}" 2>&1)
   saved=$?
