@@ -233,19 +233,14 @@ Result<const StateCaps*> LinuxVm::Impl::state_caps() {
 }
 
 // Every vCPU with its saved state (vcpu_state.cc: CPUID first, MP state, ..., events last), then
-// the VM's irqchip, PIT and kvmclock, then the port devices, which may drive their lines.
+// the VM's irqchip, PIT and kvmclock; the port devices follow in create().
 Status LinuxVm::Impl::restore_vcpus() {
   auto c = state_caps();
   if (!c) return c.error();
   const MachineState& saved = config.restore->state;
-  for (size_t i = 0; i < saved.vcpus.size(); ++i) {
-    auto vcpu = vm->create_vcpu(saved.vcpus[i].apic_id);
-    if (!vcpu) return vcpu.error();
-    if (auto st = restore_vcpu_state(*vcpu, saved.vcpus[i], **c); !st)
-      return Error{"vCPU " + std::to_string(i) + ": " + st.error().message, st.error().exit_code};
-    vcpus.push_back(std::move(*vcpu));
-  }
-  return restore_vm_state(*vm, saved.vm, **c);
+  std::vector<uint32_t> apic_ids;
+  for (const auto& v : saved.vcpus) apic_ids.push_back(v.apic_id);
+  return restore_machine_state(*vm, saved, apic_ids, **c, vcpus);
 }
 
 Status LinuxVm::Impl::create_vcpus() {
@@ -648,17 +643,9 @@ Result<MachineState> LinuxVm::save_state() {
   }
   auto caps = m.state_caps();
   if (!caps) return caps.error();
-  MachineState s;
-  for (size_t i = 0; i < m.vcpus.size(); ++i) {
-    auto vs = save_vcpu_state(m.vcpus[i], **caps);
-    if (!vs) return Error{"vCPU " + std::to_string(i) + ": " + vs.error().message, vs.error().exit_code};
-    vs->index = static_cast<uint32_t>(i);
-    s.vcpus.push_back(std::move(*vs));
-  }
-  auto vm = save_vm_state(*m.vm, **caps);
-  if (!vm) return vm.error();
-  s.vm = std::move(*vm);
-  s.devices = DeviceState{m.serial->save(), m.i8042->save(), m.rtc->save(), m.pm->save()};
+  auto s = save_machine_state(m.vcpus, *m.vm, **caps);
+  if (!s) return s.error();
+  s->devices = DeviceState{m.serial->save(), m.i8042->save(), m.rtc->save(), m.pm->save()};
   return s;
 }
 

@@ -131,7 +131,6 @@ struct Machine::Impl {
   std::vector<pthread_t> handles;
   std::optional<StateCaps> caps;
   Result<const StateCaps*> state_caps();
-  Status restore_vcpu(unsigned index);
   void park();
   void kick_handles();
 
@@ -198,14 +197,11 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   const GuestMemory& mem = impl->ram->memory();
   if (auto st = impl->vm->map_memory(0, 0, mem.host(), mem.size()); !st) return st.error();
   if (const auto& saved = impl->config.restore) {
-    if (saved->vcpus.size() != impl->config.vcpus.size())
-      return input_error("the snapshot has " + std::to_string(saved->vcpus.size()) + " vCPUs, the machine " +
-                         std::to_string(impl->config.vcpus.size()));
-    for (unsigned i = 0; i < impl->config.vcpus.size(); ++i)
-      if (auto st = impl->restore_vcpu(i); !st) return st.error();
     auto caps = impl->state_caps();
     if (!caps) return caps.error();
-    if (auto st = restore_vm_state(*impl->vm, saved->vm, **caps); !st) return st.error();
+    std::vector<uint32_t> apic_ids;
+    for (const auto& vc : impl->config.vcpus) apic_ids.push_back(vc.apic_id);
+    if (auto st = restore_machine_state(*impl->vm, *saved, apic_ids, **caps, impl->vcpus); !st) return st.error();
     return std::unique_ptr<Machine>(new Machine(std::move(impl)));
   }
   if (auto st = write_boot_tables(mem, impl->config.mode); !st) return st.error();
@@ -431,17 +427,6 @@ Result<const StateCaps*> Machine::Impl::state_caps() {
   return &*caps;
 }
 
-Status Machine::Impl::restore_vcpu(unsigned index) {
-  auto vcpu = vm->create_vcpu(config.vcpus[index].apic_id);
-  if (!vcpu) return vcpu.error();
-  auto c = state_caps();
-  if (!c) return c.error();
-  if (auto st = restore_vcpu_state(*vcpu, config.restore->vcpus[index], **c); !st)
-    return Error{"vCPU " + std::to_string(index) + ": " + st.error().message, st.error().exit_code};
-  vcpus.push_back(std::move(*vcpu));
-  return ok_status();
-}
-
 // In a vCPU thread: wait while a pause is requested (and nothing asks to stop).
 void Machine::Impl::park() {
   std::unique_lock<std::mutex> lock(mu);
@@ -513,17 +498,7 @@ Result<MachineState> Machine::save_state() {
   }
   auto caps = m.state_caps();
   if (!caps) return caps.error();
-  MachineState s;
-  for (auto& v : m.vcpus) {
-    auto vs = save_vcpu_state(v, **caps);
-    if (!vs) return Error{"vCPU " + std::to_string(v.id()) + ": " + vs.error().message, vs.error().exit_code};
-    s.vcpus.push_back(std::move(*vs));
-  }
-  for (size_t i = 0; i < s.vcpus.size(); ++i) s.vcpus[i].index = static_cast<uint32_t>(i);
-  auto vm = save_vm_state(*m.vm, **caps);
-  if (!vm) return vm.error();
-  s.vm = std::move(*vm);
-  return s;
+  return save_machine_state(m.vcpus, *m.vm, **caps);
 }
 
 const Kvm& Machine::kvm() const { return impl_->kvm; }

@@ -174,8 +174,9 @@ Result<SnapshotStats> snapshot_linux_vm(LinuxVm& vm, const std::string& path, co
 
 Result<std::unique_ptr<LinuxVm>> restore_linux_vm(const Snapshot& snap, const std::string& path,
                                                   LinuxVmConfig config, bool verify_memory) {
+  // Checked here, before the memory files are hashed; LinuxVm::create checks the rest.
   if (!snap.state.devices)
-    return input_error(path + ": not a Linux guest's snapshot (no port device state); it resumes without --linux devices");
+    return input_error(path + ": not a Linux guest's snapshot (no port device state)");
   for (const MemoryRef* r : memory_regions(snap.header)) {
     if (auto st = verify_memory_file(path, *r, verify_memory); !st) return st.error();
     config.ram_files.push_back(memory_path_of(path, *r));

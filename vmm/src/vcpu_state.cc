@@ -308,6 +308,35 @@ Status restore_vcpu_state(Vcpu& vcpu, const VcpuState& s, const StateCaps& caps)
   return ok_status();
 }
 
+Result<MachineState> save_machine_state(const std::vector<Vcpu>& vcpus, const Vm& vm, const StateCaps& caps) {
+  MachineState s;
+  for (size_t i = 0; i < vcpus.size(); ++i) {
+    auto vs = save_vcpu_state(vcpus[i], caps);
+    if (!vs) return Error{"vCPU " + std::to_string(i) + ": " + vs.error().message, vs.error().exit_code};
+    vs->index = static_cast<uint32_t>(i);
+    s.vcpus.push_back(std::move(*vs));
+  }
+  auto v = save_vm_state(vm, caps);
+  if (!v) return v.error();
+  s.vm = std::move(*v);
+  return s;
+}
+
+Status restore_machine_state(Vm& vm, const MachineState& saved, std::span<const uint32_t> apic_ids,
+                             const StateCaps& caps, std::vector<Vcpu>& vcpus) {
+  if (apic_ids.size() != saved.vcpus.size())
+    return input_error("the snapshot has " + std::to_string(saved.vcpus.size()) + " vCPUs, the machine " +
+                       std::to_string(apic_ids.size()));
+  for (size_t i = 0; i < saved.vcpus.size(); ++i) {
+    auto vcpu = vm.create_vcpu(apic_ids[i]);
+    if (!vcpu) return vcpu.error();
+    if (auto st = restore_vcpu_state(*vcpu, saved.vcpus[i], caps); !st)
+      return Error{"vCPU " + std::to_string(i) + ": " + st.error().message, st.error().exit_code};
+    vcpus.push_back(std::move(*vcpu));
+  }
+  return restore_vm_state(vm, saved.vm, caps);
+}
+
 Result<VmState> save_vm_state(const Vm& vm, const StateCaps& caps) {
   VmState s;
   int fd = vm.fd(), fatal = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,14 @@ Status restore_vcpu_state(Vcpu& vcpu, const VcpuState& state, const StateCaps& c
 // The VM's device state: PIC master/slave and IOAPIC (with the irqchip), PIT (when created), kvmclock.
 Result<VmState> save_vm_state(const Vm& vm, const StateCaps& caps);
 Status restore_vm_state(Vm& vm, const VmState& state, const StateCaps& caps);
+
+// A whole machine, for Machine and LinuxVm alike. Saving: every vCPU's state (vCPU i at index i,
+// errors named "vCPU i"), then the VM's. Restoring: for each saved vCPU i, a new vCPU with APIC ID
+// apic_ids[i] gets its state (appended to `vcpus`), then the VM gets its state; the vCPUs come
+// first because the irqchip's and kvmclock's state refers to them.
+Result<MachineState> save_machine_state(const std::vector<Vcpu>& vcpus, const Vm& vm, const StateCaps& caps);
+Status restore_machine_state(Vm& vm, const MachineState& saved, std::span<const uint32_t> apic_ids,
+                             const StateCaps& caps, std::vector<Vcpu>& vcpus);
 
 // This host as the writer of a snapshot: vendor, signature, brand, microcode, kernel, backend.
 HostFingerprint host_fingerprint(const Kvm& kvm, uint32_t tsc_khz);
