@@ -22,7 +22,6 @@
 #include "cpumodel/models/catalog.h"
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/linux_vm.h"
-#include "cpumodel/vmm/process_memory.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/verify.h"
 
@@ -165,11 +164,7 @@ int run(const po::variables_map& vm) {
   std::string model;
   auto machine = create_vm(vm, *smp, *serial, model);
   if (!machine) return fail(machine.error());
-  // Start-up is over: the catalog and file buffers go back to the system before the guest grows,
-  // and once the vCPU threads run, the code only start-up ran leaves this process's RSS
-  // (process_memory.h).
-  ::malloc_trim(0);
-  (*machine)->set_on_started([] { vmm::release_startup_code(); });
+  ::malloc_trim(0);  // the catalog and file buffers go back to the system before the guest grows
   auto info = snapshot_info(vm["cpu"].as<std::string>(), model, *smp, "linux");
   int code = run_linux_guest(**machine, qmp.get(), info, vm.count("stats") > 0);
   qmp.reset();  // its thread may be inside a command on the VM: gone before the VM is

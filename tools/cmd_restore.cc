@@ -18,7 +18,6 @@
 #include "cpumodel/vmm/cpuset.h"
 #include "cpumodel/vmm/guest_abi.h"
 #include "cpumodel/vmm/hold.h"
-#include "cpumodel/vmm/process_memory.h"
 #include "cpumodel/vmm/qmp.h"
 #include "cpumodel/vmm/snapshot.h"
 
@@ -75,7 +74,6 @@ int restore_linux(const po::variables_map& vm, const Snapshot& snap, const std::
   }
   auto restored = vmm::restore_linux_vm(snap, path, std::move(c), !vm.count("no-verify-memory"));
   if (!restored) return fail(restored.error());
-  (*restored)->set_on_started([] { vmm::release_startup_code(); });  // as `boot` does (process_memory.h)
   // The socket appears once the guest is ready to answer (as for the probe guests below).
   std::unique_ptr<vmm::QmpServer> qmp;
   if (vm.count("qmp")) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "cpumodel/vmm/process_memory.h"
 
 namespace cpumodel::tools {
 
@@ -56,6 +57,8 @@ void print_stats(const vmm::LinuxVmResult& r) {
 }  // namespace
 
 int run_linux_guest(vmm::LinuxVm& machine, vmm::QmpServer* qmp, const vmm::SnapshotInfo& info, bool stats) {
+  // Once the vCPU threads run, the code only start-up ran leaves this process's RSS.
+  machine.set_on_started([] { vmm::release_startup_code(); });
   if (qmp) {
     vmm::add_vm_qmp_commands(*qmp, machine);
     vmm::add_linux_vm_snapshot_command(*qmp, machine, info);

@@ -26,7 +26,8 @@ vmm::SnapshotInfo snapshot_info(const std::string& spec, const std::string& mode
                                 const std::string& guest);
 
 // Runs `vm` until it ends. With `qmp`: the VM's commands and snapshot-save (header from `info`),
-// then SHUTDOWN at the end. `stats`: run time and memory on stderr. Returns the exit code.
+// then SHUTDOWN at the end; once the vCPU threads run, the start-up code's pages are dropped
+// (process_memory.h). `stats`: run time and memory on stderr. Returns the exit code.
 int run_linux_guest(vmm::LinuxVm& vm, vmm::QmpServer* qmp, const vmm::SnapshotInfo& info, bool stats);
 
 }  // namespace cpumodel::tools
