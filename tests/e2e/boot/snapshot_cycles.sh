@@ -190,7 +190,7 @@ models() {
 linux() {
   host="$1"; shift
   q=$W/l2.qmp out=$W/l2.out
-  mkfifo $W/l2.in
+  rm -f $W/l2.in; mkfifo $W/l2.in  # hold_test.sh (boot_rig section 2) made one of its own
   exec 3<>$W/l2.in
   trace "linux: boot"
   cpumodel boot "$@" --qmp unix:$q <&3 > $out 2>&1 &
