@@ -169,8 +169,14 @@ TEST(Probe, LayoutLoaderAndReader) {
   EXPECT_TRUE(std::equal(code.begin(), code.end(), ram.begin() + BootLayout::kCode));
   EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries), 3u);
   EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + 8 + 2 * 4), 0x80000009u);  // start[2]
-  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + CPUMODEL_PROBE_HEADER + 2 * 8), 0xdu);
-  EXPECT_EQ(*mem.read_obj<uint32_t>(l.queries + CPUMODEL_PROBE_HEADER + 2 * 8 + 4), 1u);
+  // Every vCPU's first records carry the queries' keys; the guest fills in the registers.
+  for (unsigned v = 0; v < 3; ++v) {
+    auto third = mem.read_obj<ProbeRecord>(l.results_of(v) + 2 * sizeof(ProbeRecord));
+    ASSERT_TRUE(third.ok());
+    EXPECT_EQ(third->leaf, 0xdu) << "vCPU " << v;
+    EXPECT_EQ(third->subleaf, 1u) << "vCPU " << v;
+    EXPECT_EQ(third->regs(), (CpuidRegs{})) << "vCPU " << v;
+  }
 
   // What a guest on vCPU 1 would have written: two records.
   ProbeRecord r1{7, 0, 1, 2, 3, 4}, r2{0xd, 1, 5, 6, 7, 8};
@@ -185,14 +191,15 @@ TEST(Probe, LayoutLoaderAndReader) {
   EXPECT_FALSE(read_probe_records(mem, l, 1, static_cast<uint32_t>(l.results_of(2) + 24)).ok());
 }
 
-TEST(Probe, LongQueryListsMoveToTheDataArea) {
+TEST(Probe, LongQueryListsFitTheirVcpusRecords) {
   ProbePlan plan;
   for (uint32_t i = 0; i < 5000; ++i) plan.queries.push_back({0xd, i});
-  ProbeLayout l = probe_layout(plan, 1);
-  EXPECT_EQ(l.queries, BootLayout::kData);
-  EXPECT_GE(l.results, l.queries + CPUMODEL_PROBE_HEADER + 5000 * 8);
+  ProbeLayout l = probe_layout(plan, 2);
+  EXPECT_GE(l.stride, (5000 + CPUMODEL_PROBE_RANGES * CPUMODEL_PROBE_RANGE_MAX) * sizeof(ProbeRecord));
   std::vector<uint8_t> ram(l.ram_size);
-  EXPECT_TRUE(load_probe(GuestMemory(ram), CpuMode::kLong64, l, plan).ok());
+  GuestMemory mem(ram);
+  ASSERT_TRUE(load_probe(mem, CpuMode::kLong64, l, plan).ok());
+  EXPECT_EQ(mem.read_obj<ProbeRecord>(l.results_of(1) + 4999 * sizeof(ProbeRecord))->subleaf, 4999u);
 }
 
 }  // namespace

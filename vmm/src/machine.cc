@@ -104,6 +104,56 @@ std::string register_dump(const kvm_regs& r, const kvm_sregs& s) {
   return buf;
 }
 
+struct PreparedVm {
+  std::string device;
+  uint64_t ram_size = 0;
+  std::vector<uint32_t> apic_ids;
+  bool irqchip = false;
+  Kvm kvm;
+  std::optional<Vm> vm;
+  std::optional<GuestRam> ram;
+  std::vector<Vcpu> vcpus;
+};
+
+namespace {
+
+// Opens KVM, creates the VM (TSS, identity map, irqchip when asked and supported) and maps RAM.
+Status create_vm_and_ram(const std::string& device, uint64_t ram_size, bool irqchip, const std::string& ram_file,
+                         Kvm& kvm_out, std::optional<Vm>& vm_out, std::optional<GuestRam>& ram_out) {
+  auto kvm = Kvm::open(device);
+  if (!kvm) return kvm.error();
+  kvm_out = std::move(*kvm);
+  auto vm = kvm_out.create_vm();
+  if (!vm) return vm.error();
+  vm_out.emplace(std::move(*vm));
+  if (auto st = vm_out->set_tss_and_identity_map(BootLayout::kTss, BootLayout::kIdentityMapPage); !st) return st;
+  if (irqchip)
+    if (auto st = vm_out->create_irqchip_if_supported(); !st) return st;
+  auto ram = ram_file.empty() ? GuestRam::allocate(0, ram_size) : GuestRam::map_file(ram_file, 0, ram_size);
+  if (!ram) return ram.error();
+  ram_out.emplace(std::move(*ram));
+  const GuestMemory& mem = ram_out->memory();
+  return vm_out->map_memory(0, 0, mem.host(), mem.size());
+}
+
+}  // namespace
+
+Result<std::shared_ptr<PreparedVm>> prepare_vm(const std::string& device, uint64_t ram_size,
+                                               std::vector<uint32_t> apic_ids, bool irqchip) {
+  auto p = std::make_shared<PreparedVm>();
+  p->device = device;
+  p->ram_size = ram_size;
+  p->apic_ids = std::move(apic_ids);
+  p->irqchip = irqchip;
+  if (auto st = create_vm_and_ram(device, ram_size, irqchip, "", p->kvm, p->vm, p->ram); !st) return st.error();
+  for (uint32_t id : p->apic_ids) {
+    auto vcpu = p->vm->create_vcpu(id);
+    if (!vcpu) return vcpu.error();
+    p->vcpus.push_back(std::move(*vcpu));
+  }
+  return p;
+}
+
 struct Machine::Impl {
   MachineConfig config;
   Kvm kvm;
@@ -134,16 +184,16 @@ struct Machine::Impl {
   void park();
   void kick_handles();
 
-  Status setup_vcpu(unsigned index);
+  Status setup_vcpu(unsigned index, std::optional<Vcpu> created = std::nullopt);
   void vcpu_thread(unsigned index);
   bool handle_exit(Vcpu& vcpu, VcpuReport& rep);
   void finish_vcpu(unsigned index, Vcpu& vcpu, VcpuReport& rep);
   void kick_all(const std::vector<std::thread>& threads);
 };
 
-Status Machine::Impl::setup_vcpu(unsigned index) {
+Status Machine::Impl::setup_vcpu(unsigned index, std::optional<Vcpu> created) {
   const VcpuConfig& vc = config.vcpus[index];
-  auto vcpu = vm->create_vcpu(vc.apic_id);
+  Result<Vcpu> vcpu = created ? Result<Vcpu>(std::move(*created)) : vm->create_vcpu(vc.apic_id);
   if (!vcpu) return vcpu.error();
   if (vc.cpuid)
     if (auto st = vcpu->set_cpuid(*vc.cpuid); !st) return st;
@@ -181,32 +231,37 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   impl->config = std::move(config);
   // Sized once here: vcpu_tids() may be asked (QMP) before run() starts the threads.
   impl->live_tids = std::vector<std::atomic<pid_t>>(impl->config.vcpus.size());
-  auto kvm = Kvm::open(impl->config.device);
-  if (!kvm) return kvm.error();
-  impl->kvm = std::move(*kvm);
-  auto vm = impl->kvm.create_vm();
-  if (!vm) return vm.error();
-  impl->vm.emplace(std::move(*vm));
-  if (auto st = impl->vm->set_tss_and_identity_map(BootLayout::kTss, BootLayout::kIdentityMapPage); !st) return st.error();
-  if (impl->config.irqchip)
-    if (auto st = impl->vm->create_irqchip_if_supported(); !st) return st.error();
-  auto ram = impl->config.ram_file.empty() ? GuestRam::allocate(0, impl->config.ram_size)
-                                           : GuestRam::map_file(impl->config.ram_file, 0, impl->config.ram_size);
-  if (!ram) return ram.error();
-  impl->ram.emplace(std::move(*ram));
+  std::shared_ptr<PreparedVm> prepared = std::move(impl->config.prepared);
+  std::vector<uint32_t> apic_ids;
+  for (const auto& vc : impl->config.vcpus) apic_ids.push_back(vc.apic_id);
+  bool adopt = prepared && !impl->config.restore && impl->config.ram_file.empty() &&
+               prepared->device == impl->config.device && prepared->ram_size == impl->config.ram_size &&
+               prepared->apic_ids == apic_ids && prepared->irqchip == impl->config.irqchip;
+  std::vector<Vcpu> prepared_vcpus;
+  if (adopt) {
+    impl->kvm = std::move(prepared->kvm);
+    impl->vm = std::move(prepared->vm);
+    impl->ram = std::move(prepared->ram);
+    prepared_vcpus = std::move(prepared->vcpus);
+  } else if (auto st = create_vm_and_ram(impl->config.device, impl->config.ram_size, impl->config.irqchip,
+                                         impl->config.ram_file, impl->kvm, impl->vm, impl->ram);
+             !st) {
+    return st.error();
+  }
+  prepared.reset();  // one that did not fit is destroyed here
   const GuestMemory& mem = impl->ram->memory();
-  if (auto st = impl->vm->map_memory(0, 0, mem.host(), mem.size()); !st) return st.error();
   if (const auto& saved = impl->config.restore) {
     auto caps = impl->state_caps();
     if (!caps) return caps.error();
-    std::vector<uint32_t> apic_ids;
-    for (const auto& vc : impl->config.vcpus) apic_ids.push_back(vc.apic_id);
     if (auto st = restore_machine_state(*impl->vm, *saved, apic_ids, **caps, impl->vcpus); !st) return st.error();
     return std::unique_ptr<Machine>(new Machine(std::move(impl)));
   }
   if (auto st = write_boot_tables(mem, impl->config.mode); !st) return st.error();
-  for (unsigned i = 0; i < impl->config.vcpus.size(); ++i)
-    if (auto st = impl->setup_vcpu(i); !st) return st.error();
+  for (unsigned i = 0; i < impl->config.vcpus.size(); ++i) {
+    std::optional<Vcpu> created;
+    if (adopt) created.emplace(std::move(prepared_vcpus[i]));
+    if (auto st = impl->setup_vcpu(i, std::move(created)); !st) return st.error();
+  }
   return std::unique_ptr<Machine>(new Machine(std::move(impl)));
 }
 

@@ -55,36 +55,48 @@ ProbePlan probe_plan(std::span<const CpuidTable> tables) {
 
 ProbeLayout probe_layout(const ProbePlan& plan, unsigned vcpu_count) {
   size_t code = std::max(probe_code(CpuMode::kLong64).size(), probe_code(CpuMode::kProtected32).size());
-  uint64_t list_bytes = CPUMODEL_PROBE_HEADER + plan.queries.size() * 8;
   ProbeLayout l;
   l.queries = align_up(BootLayout::kCode + code, 64);
-  bool after_code = l.queries + list_bytes <= BootLayout::kCode + BootLayout::kCodeMax;
-  if (!after_code) l.queries = BootLayout::kData;
-  l.results = after_code ? BootLayout::kData : align_up(l.queries + list_bytes, kPage);
+  if (l.queries + CPUMODEL_PROBE_HEADER > BootLayout::kCode + BootLayout::kCodeMax) l.queries = BootLayout::kData;
+  l.results = BootLayout::kData + (l.queries == BootLayout::kData ? kPage : 0);
   l.capacity = plan.queries.size() + kRangeRecords;
   l.stride = align_up(l.capacity * sizeof(ProbeRecord), kPage);
+  l.vcpus = vcpu_count;
   l.ram_size = align_up(l.results + l.stride * vcpu_count, kRamGranule);
   return l;
 }
 
+uint64_t probe_ram_size(unsigned vcpus) {
+  ProbePlan typical;
+  typical.queries.resize(256);
+  return probe_layout(typical, vcpus).ram_size;
+}
+
 Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan) {
   auto code = probe_code(mode);
-  if (BootLayout::kCode + code.size() > layout.queries) return input_error("probe code overlaps its query list");
+  if (BootLayout::kCode + code.size() > layout.queries) return input_error("probe code overlaps its header");
   if (auto st = mem.write(BootLayout::kCode, code); !st) return st;
-  std::vector<uint32_t> list;
-  list.reserve(CPUMODEL_PROBE_HEADER / 4 + plan.queries.size() * 2);
-  list.push_back(static_cast<uint32_t>(plan.queries.size()));
-  list.push_back(0);
-  list.insert(list.end(), plan.range_start.begin(), plan.range_start.end());
-  for (const auto& k : plan.queries) {
-    list.push_back(k.leaf);
-    list.push_back(k.subleaf);
-  }
   if (plan.queries.size() + kRangeRecords > layout.capacity)
     return input_error("probe layout holds " + std::to_string(layout.capacity) + " records, " +
                        std::to_string(plan.queries.size() + kRangeRecords) + " needed");
-  return mem.write(layout.queries, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(list.data()),
-                                                             list.size() * sizeof(uint32_t)));
+  std::vector<uint32_t> header;
+  header.push_back(static_cast<uint32_t>(plan.queries.size()));
+  header.push_back(0);
+  header.insert(header.end(), plan.range_start.begin(), plan.range_start.end());
+  if (auto st = mem.write(layout.queries, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(header.data()),
+                                                                   header.size() * sizeof(uint32_t)));
+      !st)
+    return st;
+  std::vector<ProbeRecord> records(plan.queries.size());
+  for (size_t q = 0; q < records.size(); ++q) {
+    records[q].leaf = plan.queries[q].leaf;
+    records[q].subleaf = plan.queries[q].subleaf;
+  }
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(records.data()),
+                                        records.size() * sizeof(ProbeRecord));
+  for (unsigned v = 0; v < layout.vcpus; ++v)
+    if (auto st = mem.write(layout.results_of(v), bytes); !st) return st;
+  return ok_status();
 }
 
 Result<std::vector<ProbeRecord>> read_probe_records(const GuestMemory& mem, const ProbeLayout& layout,
@@ -116,6 +128,7 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
   config.timeout_s = options.timeout_s;
   config.irqchip = false;  // the probe takes no interrupts; see MachineConfig::irqchip
   config.on_vcpu_exit = options.on_vcpu_exit;
+  config.prepared = options.prepared;
   for (unsigned i = 0; i < tables.size(); ++i) {
     VcpuConfig vc;
     vc.apic_id = apic_ids[i];

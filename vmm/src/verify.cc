@@ -180,6 +180,7 @@ Result<VerifyReport> verify_guest(const GuestCpuid& guest, const VerifyOptions& 
   po.timeout_s = options.timeout_s;
   po.pins = options.pins;
   po.on_vcpu_exit = options.on_vcpu_exit;
+  po.prepared = options.prepared;
   auto run = run_probe(guest.tables, apic_ids, po);
   if (!run) return run.error();
 

@@ -32,6 +32,14 @@ struct VcpuConfig {
   uint64_t rsp = 0, rdi = 0, rsi = 0, rdx = 0, rbp = 0;
 };
 
+// The part of a Machine that needs no CPUID table: /dev/kvm open, the VM created with its TSS and
+// identity map, RAM mapped and the vCPUs created. Made ahead, on another thread, while the tables
+// are still being built (`cpumodel verify`); Machine::create adopts it when device, RAM size, vCPU
+// APIC IDs and irqchip are what its config asks, and otherwise drops it and starts afresh.
+struct PreparedVm;
+Result<std::shared_ptr<PreparedVm>> prepare_vm(const std::string& device, uint64_t ram_size,
+                                               std::vector<uint32_t> apic_ids, bool irqchip);
+
 struct MachineConfig {
   std::string device = default_kvm_device();
   uint64_t ram_size = 2ull << 20;  // one memslot at guest-physical 0
@@ -53,6 +61,7 @@ struct MachineConfig {
   // in `restore` instead of boot registers. `irqchip` must match the saved VM's.
   std::string ram_file;
   std::shared_ptr<const MachineState> restore;
+  std::shared_ptr<PreparedVm> prepared;  // prepare_vm's, adopted when it fits (not with restore)
 };
 
 enum class VcpuEnd : uint8_t {

@@ -39,20 +39,22 @@ struct ProbePlan {
 };
 ProbePlan probe_plan(std::span<const CpuidTable> tables);
 
-// Where the query list and each vCPU's records go, and how much RAM that needs. The list sits
-// right after the code (one page for both when it fits: on kvm_pvm every page a guest touches
-// after an exit costs a few microseconds), the records from BootLayout::kData.
+// Where the header and each vCPU's records go (the queries are the first records, their keys
+// written by load_probe), and how much RAM that needs. The header sits right after the code (one
+// page for both: on kvm_pvm every page a guest touches after an exit costs a few microseconds),
+// the records from BootLayout::kData.
 struct ProbeLayout {
-  uint64_t queries = 0;        // guest-physical address of the query list
+  uint64_t queries = 0;        // guest-physical address of the header (count, start[4]; guest_abi.h)
   uint64_t results = 0;        // vCPU i's records at results + i * stride
   uint64_t stride = 0;
   uint64_t capacity = 0;       // records per vCPU
   uint64_t ram_size = 0;       // rounded up to 2 MiB
+  unsigned vcpus = 0;
   uint64_t results_of(unsigned vcpu) const { return results + vcpu * stride; }
 };
 ProbeLayout probe_layout(const ProbePlan& plan, unsigned vcpu_count);
 
-// Writes the code and the query list.
+// Writes the code, the header, and each query's leaf and subleaf into every vCPU's first records.
 Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan);
 // The records vCPU `vcpu` wrote; `end` is the address it wrote to the done port.
 Result<std::vector<ProbeRecord>> read_probe_records(const GuestMemory& mem, const ProbeLayout& layout,
@@ -63,7 +65,12 @@ struct ProbeOptions {
   double timeout_s = 10;
   PinMap pins;                                   // checked by the caller (check_pin_map)
   std::function<void(unsigned, pid_t)> on_vcpu_exit;
+  std::shared_ptr<PreparedVm> prepared;          // made ahead with probe_ram_size (machine.h)
 };
+
+// The RAM the probe VM gets for `vcpus` vCPUs and up to 256 queries each (the catalog's models
+// have 20 to 70), to prepare the VM before the tables exist.
+uint64_t probe_ram_size(unsigned vcpus);
 
 struct ProbeRun {
   MachineReport machine;                          // backend, threads, ends, timings

@@ -87,6 +87,7 @@ struct VerifyOptions {
   // "forced by" attribution reads it instead of running CPUID again (each one traps when the host
   // is itself a VM: ~2.2 us on kvm_pvm's host). Keys it lacks are read with the instruction.
   const CpuidTable* host_cpuid = nullptr;
+  std::shared_ptr<PreparedVm> prepared;  // the probe VM made ahead (prepare_vm, probe_ram_size)
 };
 
 // Runs the probe with the guest's tables (one per vCPU, as build_guest_cpuid produced them).
