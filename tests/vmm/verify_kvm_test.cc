@@ -1,6 +1,7 @@
 // verify on the real /dev/kvm: what we report equals what the probe saw, and the CLI contract
 // (exit codes 0/1, 2 for bad pins, 3 without KVM). Skipped where /dev/kvm is missing.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +99,59 @@ TEST(VerifyKvm, ReportedDifferencesAreWhatTheProbeSaw) {
         EXPECT_EQ(diff.cause, (b >> 5 & 1) ? "forced by kvm_pvm" : "changed by kvm_pvm");
       }
     EXPECT_EQ(avx2, (seen7->ebx >> 5) & 1);
+  }
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  for (int fd = 0; fd < 1024; ++fd) n += ::fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+// `verify` makes the VM ahead, on another thread (prepare_vm). One that fits is adopted, and the
+// guest sees the same as in a VM made in place; one that does not fit (other APIC IDs, other RAM)
+// is closed and the run goes on in a fresh VM. No descriptor outlives either.
+TEST(VerifyKvm, APreparedVmIsAdoptedWhenItFitsAndClosedWhenNot) {
+  REQUIRE_KVM();
+  CpuidTable t = test_table();
+  std::vector<CpuidTable> tables = {t, t};
+  std::vector<uint32_t> ids = {0, 1};
+  size_t fds = open_fds();
+  auto plain = run_probe(tables, ids, {});
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_FALSE(plain->machine.prepared_ahead);
+
+  ProbeOptions fits;
+  auto p = prepare_vm(fits.device, probe_ram_size(2), ids, false);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_GT(open_fds(), fds);  // /dev/kvm, the VM, two vCPUs
+  fits.prepared = *p;
+  p->reset();
+  auto ahead = run_probe(tables, ids, fits);
+  ASSERT_TRUE(ahead.ok()) << ahead.error().message;
+  EXPECT_TRUE(ahead->machine.prepared_ahead);
+  fits.prepared.reset();
+  for (size_t v = 0; v < 2; ++v) {
+    ASSERT_EQ(ahead->records[v].size(), plain->records[v].size()) << "vCPU " << v;
+    for (size_t i = 0; i < plain->records[v].size(); ++i) {
+      EXPECT_EQ(ahead->records[v][i].leaf, plain->records[v][i].leaf);
+      EXPECT_EQ(ahead->records[v][i].subleaf, plain->records[v][i].subleaf);
+    }
+  }
+  EXPECT_EQ(open_fds(), fds);
+
+  for (auto [ram, apic_ids] : {std::pair{probe_ram_size(2), std::vector<uint32_t>{0, 2}},
+                               std::pair{probe_ram_size(2) + (2u << 20), ids}}) {
+    ProbeOptions other;
+    auto q = prepare_vm(other.device, ram, apic_ids, false);
+    ASSERT_TRUE(q.ok()) << q.error().message;
+    other.prepared = std::move(*q);
+    auto run = run_probe(tables, ids, other);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    EXPECT_FALSE(run->machine.prepared_ahead);
+    EXPECT_TRUE(run->machine.all_done());
+    other.prepared.reset();
+    EXPECT_EQ(open_fds(), fds);
   }
 }
 

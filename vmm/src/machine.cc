@@ -156,6 +156,7 @@ Result<std::shared_ptr<PreparedVm>> prepare_vm(const std::string& device, uint64
 
 struct Machine::Impl {
   MachineConfig config;
+  bool prepared_ahead = false;
   Kvm kvm;
   std::optional<Vm> vm;
   std::optional<GuestRam> ram;
@@ -239,6 +240,7 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
                prepared->apic_ids == apic_ids && prepared->irqchip == impl->config.irqchip;
   std::vector<Vcpu> prepared_vcpus;
   if (adopt) {
+    impl->prepared_ahead = true;
     impl->kvm = std::move(prepared->kvm);
     impl->vm = std::move(prepared->vm);
     impl->ram = std::move(prepared->ram);
@@ -460,6 +462,7 @@ Result<MachineReport> Machine::run() {
   MachineReport report;
   report.backend = m.kvm.backend();
   report.irqchip = m.vm->has_irqchip();
+  report.prepared_ahead = m.prepared_ahead;
   report.mode = m.config.mode;
   report.timed_out = m.timed_out.load();
   report.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

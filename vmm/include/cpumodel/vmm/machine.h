@@ -96,6 +96,7 @@ struct VcpuReport {
 struct MachineReport {
   Backend backend = Backend::kUnknown;
   bool irqchip = false;
+  bool prepared_ahead = false;  // the VM was MachineConfig::prepared (prepare_vm), adopted
   CpuMode mode = CpuMode::kLong64;
   bool timed_out = false;
   double run_ms = 0;       // from starting the threads to joining them
