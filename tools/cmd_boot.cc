@@ -114,10 +114,8 @@ Result<std::unique_ptr<vmm::LinuxVm>> create_vm(const po::variables_map& vm, con
   if (!ram) return ram.error();
   std::string kernel_name = vm["kernel"].as<std::string>();
   std::string initrd_name = vm.count("initrd") ? vm["initrd"].as<std::string>() : "";
-  auto header = vmm::parse_setup_header(kernel, kernel_name);
-  if (!header) return header.error();
   vmm::LinuxBootConfig boot_check{kernel, kernel_name, initrd, initrd_name, vm["append"].as<std::string>(), *ram, 0};
-  if (auto plan = vmm::plan_linux_boot(*header, boot_check); !plan) return plan.error();
+  if (auto plan = vmm::plan_kernel_boot(boot_check); !plan) return plan.error();
   std::string device = vm.count("kvm-device") ? vm["kvm-device"].as<std::string>() : vmm::default_kvm_device();
   auto host = vmm::kvm_host_profile(device);
   if (!host) return host.error();

@@ -52,6 +52,12 @@ void print_stats(const vmm::LinuxVmResult& r) {
                r.run_ms, r.first_output_ms, u(r.serial_bytes), u(r.exits), u(r.peak_rss_kib),
                u(r.guest_resident_kib), u(r.guest_ram_kib), sub(r.peak_rss_kib, r.guest_resident_kib),
                sub(r.rss_anon_kib, r.guest_resident_kib), u(r.rss_file_kib));
+  if (r.exit_causes.empty()) return;
+  std::string causes;
+  for (size_t i = 0; i < r.exit_causes.size() && i < 8; ++i)
+    causes += (i ? ", " : "") + r.exit_causes[i].first + " " + std::to_string(r.exit_causes[i].second);
+  if (r.exit_causes.size() > 8) causes += ", ...";
+  std::fprintf(stderr, "cpumodel: note: exits by cause: %s\n", causes.c_str());
 }
 
 }  // namespace

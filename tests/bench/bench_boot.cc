@@ -66,13 +66,20 @@ int main(int argc, char** argv) {
   std::string cpu = argc > 1 ? argv[1] : "Haswell-noTSX";
   std::string smp = argc > 2 ? argv[2] : "1";
   int rounds = argc > 3 ? std::atoi(argv[3]) : 1;
+  // vmlinuz: Debian's bzImage, which decompresses itself in the guest; vmlinux: the same kernel
+  // uncompressed (ELF; QEMU boots it by its PVH note, we by its 64-bit entry).
+  std::string image = argc > 4 ? argv[4] : "vmlinuz";
+  if (image != "vmlinuz" && image != "vmlinux") {
+    std::printf("bench_boot: the kernel is vmlinuz or vmlinux, not %s\n", image.c_str());
+    return 2;
+  }
   char dir[] = "/tmp/cpumodel-benchboot-XXXXXX";
   if (!::mkdtemp(dir) || !stage_qemu(dir)) {
     std::printf("bench_boot: needs qemu-system-x86 and a writable /tmp\n");
     return 0;
   }
   const std::string append = "console=ttyS0 quiet panic=-1 mitigations=off";
-  const std::string common = "-m 256M -kernel /l2/vmlinuz -initrd /l2/initramfs.cpio.gz -append \"" + append + "\"";
+  const std::string common = "-m 256M -kernel /l2/" + image + " -initrd /l2/initramfs.cpio.gz -append \"" + append + "\"";
   std::string ours = "--version; sh /l2/timeboot.sh ours cpumodel boot --cpu " + cpu + " --smp " + smp + " " + common +
                      " --stats";
   std::string qemu = "--version; sh /l2/timeboot.sh qemu /l2/qemu/lib/ld-linux-x86-64.so.2 --library-path /l2/qemu/lib "
@@ -85,8 +92,8 @@ int main(int argc, char** argv) {
   }
   std::string cmd = std::string("RIG_EXTRA_DIR=") + dir + " " CPUMODEL_E2E_DIR "/boot/run_boot_rig.sh " CPUMODEL_BINARY
                     " " CPUMODEL_SOURCE_DATA_DIR " " + dir + "/commands " CPUMODEL_L2_INIT " 3000 2>&1";
-  std::printf("bench_boot: %s -smp %s, %d round(s) in the nested-SVM rig (takes minutes)...\n", cpu.c_str(),
-              smp.c_str(), rounds);
+  std::printf("bench_boot: %s -smp %s, /l2/%s, %d round(s) in the nested-SVM rig (takes minutes)...\n",
+              cpu.c_str(), smp.c_str(), image.c_str(), rounds);
   std::fflush(stdout);
   std::string out = run_capture(cmd);
   std::ofstream(std::string(dir) + "/rig.log") << out;

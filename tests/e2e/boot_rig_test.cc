@@ -8,6 +8,7 @@
 //   5. Opteron_G3               -smp 1 (1x1x1)                      poweroff
 //   6. Skylake-Client           -smp 2,threads=2                    poweroff
 //   7. EPYC-Rome                -smp 2  snapshot at the prompt, restore in a fresh process (issue 8)
+//   8. Broadwell-noTSX          -smp 4,cores=2,threads=2  the same kernel as an ELF vmlinux, poweroff
 // Expected values come from the catalog (`cpumodel show/expand --json`) and Linux's /proc/cpuinfo
 // rules (arch/x86/kernel/cpu/proc.c: physical id = package, siblings = logical CPUs per package,
 // cpu cores = cores per package), i.e. what QEMU gives the same -smp. Label `slow`.
@@ -181,6 +182,9 @@ class BootRig : public ::testing::Test {
         // own profile, restored in a fresh process, where a typed shell line runs.
         "--version; cpumodel host --save /tmp/rig-host.yaml > /dev/null; sh /l2/snapshot_cycles.sh linux "
         "/tmp/rig-host.yaml --cpu EPYC-Rome --smp 2 " + k + " --append \"" + a + " l2test=shell\" --stats",
+        // The uncompressed kernel (run_boot_rig.sh extracts it): ELF segments, 64-bit entry.
+        "boot --cpu Broadwell-noTSX --smp 4,sockets=1,cores=2,threads=2 --kernel /l2/vmlinux "
+        "--initrd /l2/initramfs.cpio.gz -m 256M --append \"" + a + "\" --stats < /dev/null",
     };
     char dir[] = "/tmp/cpumodel-bootrig-XXXXXX";
     if (!::mkdtemp(dir)) {
@@ -387,6 +391,11 @@ TEST_F(BootRig, LinuxGuestSavedAtItsPromptResumesInAFreshProcess) {
                            "@@SNAP linux exit 0"})
     EXPECT_NE(s.text.find(want), std::string::npos) << want << "\n" << s.text;
   EXPECT_EQ(s.exit_code, 0) << s.text;
+}
+
+TEST_F(BootRig, UncompressedVmlinuxBootsByItsElfSegments) {
+  const Section& s = section(7);
+  expect_boot(s, "guest powered off", "Broadwell-noTSX", "Broadwell-noTSX", 1, 2, 2);
 }
 
 TEST_F(BootRig, OldAmdOneCpuAndSkylakeTwoThreads) {

@@ -65,25 +65,11 @@ std::string newest_kernel() {
 }
 
 // bzImage -> the ELF vmlinux inside (its PVH entry lets QEMU start it directly: no firmware, no
-// decompressing under TCG, which takes most of a boot). Debian's is xz-compressed.
+// decompressing under TCG, which takes most of a boot): boot/extract_vmlinux.sh, which the boot rig
+// uses too.
 bool extract_vmlinux(const std::string& bzimage, const fs::path& out) {
-  std::string d = read_all(bzimage);
-  struct Codec {
-    std::string magic;
-    const char* cmd;
-  } codecs[] = {{std::string("\xfd" "7zXZ\0", 6), "xz -dcq"}, {"\x28\xb5\x2f\xfd", "zstd -dcq"},
-                {"\x1f\x8b\x08", "gzip -dcq"}};
-  for (const auto& c : codecs) {
-    size_t at = d.find(c.magic);
-    if (at == std::string::npos) continue;
-    fs::path packed = out.string() + ".packed";
-    std::ofstream(packed, std::ios::binary).write(d.data() + at, static_cast<std::streamsize>(d.size() - at));
-    // The payload is followed by more of the bzImage: the decompressor complains but writes it all.
-    std::system((std::string(c.cmd) + " < " + packed.string() + " > " + out.string() + " 2>/dev/null").c_str());
-    std::string elf = read_all(out).substr(0, 4);
-    if (elf == "\x7f" "ELF") return true;
-  }
-  return false;
+  std::string cmd = std::string(CPUMODEL_E2E_DIR "/boot/extract_vmlinux.sh ") + bzimage + " " + out.string() + " 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
 }
 
 // A newc cpio with /dev (for devtmpfs) and /init.

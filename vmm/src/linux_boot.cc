@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <asm/bootparam.h>
+#include <elf.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -100,7 +101,7 @@ Result<SetupHeader> parse_setup_header(std::span<const uint8_t> image, const std
   if (image.size() < kOffMagic + 4)
     return bad(name, "not a bzImage (" + std::to_string(image.size()) + " bytes, too short for a setup header)");
   if (std::memcmp(image.data() + kOffMagic, "HdrS", 4) != 0)
-    return bad(name, "not a bzImage (no \"HdrS\" magic at offset 0x202; an ELF vmlinux or a compressed file?)");
+    return bad(name, "neither a bzImage nor an ELF vmlinux (no \"HdrS\" magic at offset 0x202; a compressed file?)");
   SetupHeader h;
   h.version = load<uint16_t>(image, 0x206);
   if (h.version < kMinBootProtocol)
@@ -137,24 +138,12 @@ Result<SetupHeader> parse_setup_header(std::span<const uint8_t> image, const std
   return h;
 }
 
-Result<LinuxBootPlan> plan_linux_boot(const SetupHeader& h, const LinuxBootConfig& c) {
-  LinuxBootPlan p;
-  p.header = h;
-  p.kernel_addr = h.code32_start ? h.code32_start : LinuxLayout::kHighMemory;
-  if (p.kernel_addr < LinuxLayout::kHighMemory)
-    return bad(c.kernel_name, "code32_start " + hex(h.code32_start) + " is below 1 MiB");
-  p.entry = p.kernel_addr + kEntry64Offset;
-  // Where the kernel decompresses and runs (arch/x86/boot/compressed/head_64.S): the load address
-  // rounded up to kernel_alignment, at least pref_address (LOAD_PHYSICAL_ADDR); it needs init_size there.
-  uint64_t run = h.relocatable ? std::max(align_up(p.kernel_addr, h.kernel_alignment), h.pref_address)
-                               : std::max<uint64_t>(h.pref_address, p.kernel_addr);
-  p.kernel_end = std::max(p.kernel_addr + h.kernel_size, run + h.init_size);
+namespace {
+
+// The command line, memory map and initrd, once the kernel's place is known.
+Result<LinuxBootPlan> plan_rest(LinuxBootPlan p, const LinuxBootConfig& c) {
+  const SetupHeader& h = p.header;
   uint64_t low = low_ram_size(c.ram_size);
-  if (p.kernel_end > low)
-    return bad(c.kernel_name, "does not fit in " + format_size(c.ram_size) + " of guest RAM: it needs " +
-                                  format_size(align_up(p.kernel_end, 1 << 20)) + " (loaded at " +
-                                  format_size(p.kernel_addr) + ", runs at " + format_size(run) + ", init_size " +
-                                  format_size(h.init_size) + "); raise -m");
   if (c.cmdline.size() > h.cmdline_size || c.cmdline.size() >= LinuxLayout::kCmdlineMax)
     return input_error("--append: the command line has " + std::to_string(c.cmdline.size()) +
                        " characters; " + c.kernel_name + " accepts at most " + std::to_string(h.cmdline_size));
@@ -173,13 +162,114 @@ Result<LinuxBootPlan> plan_linux_boot(const SetupHeader& h, const LinuxBootConfi
   return p;
 }
 
+}  // namespace
+
+Result<LinuxBootPlan> plan_linux_boot(const SetupHeader& h, const LinuxBootConfig& c) {
+  LinuxBootPlan p;
+  p.header = h;
+  p.kernel_addr = h.code32_start ? h.code32_start : LinuxLayout::kHighMemory;
+  if (p.kernel_addr < LinuxLayout::kHighMemory)
+    return bad(c.kernel_name, "code32_start " + hex(h.code32_start) + " is below 1 MiB");
+  p.entry = p.kernel_addr + kEntry64Offset;
+  // Where the kernel decompresses and runs (arch/x86/boot/compressed/head_64.S): the load address
+  // rounded up to kernel_alignment, at least pref_address (LOAD_PHYSICAL_ADDR); it needs init_size there.
+  uint64_t run = h.relocatable ? std::max(align_up(p.kernel_addr, h.kernel_alignment), h.pref_address)
+                               : std::max<uint64_t>(h.pref_address, p.kernel_addr);
+  p.kernel_end = std::max(p.kernel_addr + h.kernel_size, run + h.init_size);
+  uint64_t low = low_ram_size(c.ram_size);
+  if (p.kernel_end > low)
+    return bad(c.kernel_name, "does not fit in " + format_size(c.ram_size) + " of guest RAM: it needs " +
+                                  format_size(align_up(p.kernel_end, 1 << 20)) + " (loaded at " +
+                                  format_size(p.kernel_addr) + ", runs at " + format_size(run) + ", init_size " +
+                                  format_size(h.init_size) + "); raise -m");
+  return plan_rest(std::move(p), c);
+}
+
+bool is_elf(std::span<const uint8_t> image) {
+  return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
+}
+
+Result<VmlinuxImage> parse_vmlinux(std::span<const uint8_t> image, const std::string& name) {
+  if (!is_elf(image)) return bad(name, "not an ELF file");
+  if (image.size() < sizeof(Elf64_Ehdr)) return bad(name, "truncated ELF header");
+  auto eh = load<Elf64_Ehdr>(image, 0);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64) return bad(name, "a 32-bit ELF: only a 64-bit vmlinux can be booted");
+  if (eh.e_ident[EI_DATA] != ELFDATA2LSB) return bad(name, "a big-endian ELF");
+  if (eh.e_machine != EM_X86_64)
+    return bad(name, "an ELF for machine " + std::to_string(eh.e_machine) + ", not x86-64");
+  if (eh.e_type != ET_EXEC) return bad(name, "an ELF of type " + std::to_string(eh.e_type) + ", not an executable vmlinux");
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > image.size() ||
+      (image.size() - eh.e_phoff) / sizeof(Elf64_Phdr) < eh.e_phnum)
+    return bad(name, "its program headers lie outside the file");
+  VmlinuxImage out;
+  out.entry = eh.e_entry;
+  bool entry_loaded = false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    auto ph = load<Elf64_Phdr>(image, eh.e_phoff + i * sizeof(Elf64_Phdr));
+    if (ph.p_type != PT_LOAD) continue;
+    std::string which = "PT_LOAD " + std::to_string(out.segments.size());
+    if (ph.p_offset > image.size() || image.size() - ph.p_offset < ph.p_filesz)
+      return bad(name, which + " lies outside the file");
+    if (ph.p_filesz > ph.p_memsz) return bad(name, which + " has more file bytes than memory");
+    if (ph.p_paddr + ph.p_memsz < ph.p_paddr) return bad(name, which + " wraps around the address space");
+    out.segments.push_back({ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz});
+    entry_loaded = entry_loaded || (eh.e_entry >= ph.p_paddr && eh.e_entry < ph.p_paddr + ph.p_memsz);
+  }
+  if (out.segments.empty()) return bad(name, "an ELF with nothing to load (no PT_LOAD segment)");
+  if (!entry_loaded) return bad(name, "the entry point " + hex(eh.e_entry) + " is in no loaded segment");
+  return out;
+}
+
+Result<LinuxBootPlan> plan_vmlinux_boot(const VmlinuxImage& image, const LinuxBootConfig& c) {
+  LinuxBootPlan p;
+  p.elf = true;
+  p.segments = image.segments;
+  // No setup header: the limits of a current x86-64 bzImage (2.15), which the kernel proper shares.
+  p.header.initrd_addr_max = 0x7fffffff;
+  p.header.kernel_alignment = 0x1000000;
+  p.header.cmdline_size = 2047;  // COMMAND_LINE_SIZE - 1
+  p.kernel_addr = UINT64_MAX;
+  for (const auto& seg : image.segments) {
+    p.kernel_addr = std::min(p.kernel_addr, seg.paddr);
+    p.kernel_end = std::max(p.kernel_end, seg.paddr + seg.memsz);
+  }
+  p.entry = image.entry;
+  if (p.kernel_addr < LinuxLayout::kHighMemory)
+    return bad(c.kernel_name, "a segment loads at " + hex(p.kernel_addr) + ", below 1 MiB");
+  if (p.kernel_end > low_ram_size(c.ram_size))
+    return bad(c.kernel_name, "does not fit in " + format_size(c.ram_size) + " of guest RAM: its segments end at " +
+                                  format_size(align_up(p.kernel_end, 1 << 20)) + "; raise -m");
+  return plan_rest(std::move(p), c);
+}
+
+Result<LinuxBootPlan> plan_kernel_boot(const LinuxBootConfig& c) {
+  if (is_elf(c.kernel)) {
+    auto image = parse_vmlinux(c.kernel, c.kernel_name);
+    if (!image) return image.error();
+    return plan_vmlinux_boot(*image, c);
+  }
+  auto h = parse_setup_header(c.kernel, c.kernel_name);
+  if (!h) return h.error();
+  return plan_linux_boot(*h, c);
+}
+
 namespace {
 
 boot_params zero_page(std::span<const uint8_t> image, const LinuxBootPlan& p, const LinuxBootConfig& c) {
   boot_params bp;
   std::memset(&bp, 0, sizeof bp);
-  size_t n = std::min(p.header.header_end - kHeaderStart, sizeof(setup_header));
-  std::memcpy(&bp.hdr, image.data() + kHeaderStart, n);
+  if (p.elf) {
+    // What a loader of an uncompressed kernel writes (the kernel proper reads no more of the
+    // header than these, the pointers below and the e820 map): boot.rst's required fields.
+    bp.hdr.boot_flag = kBootFlag;
+    bp.hdr.header = 0x53726448;  // "HdrS"
+    bp.hdr.kernel_alignment = p.header.kernel_alignment;
+    bp.hdr.cmdline_size = p.header.cmdline_size;
+    bp.hdr.initrd_addr_max = p.header.initrd_addr_max;
+  } else {
+    size_t n = std::min(p.header.header_end - kHeaderStart, sizeof(setup_header));
+    std::memcpy(&bp.hdr, image.data() + kHeaderStart, n);
+  }
   bp.hdr.type_of_loader = kLoaderUndefined;
   bp.hdr.vid_mode = 0xffff;  // "normal"
   bp.hdr.loadflags &= static_cast<uint8_t>(~CAN_USE_HEAP);
@@ -220,16 +310,24 @@ Status write_released(const GuestMemory& ram, uint64_t gpa, std::span<const uint
 }  // namespace
 
 Result<LinuxBootPlan> write_linux_boot(const GuestMemory& low_ram, const LinuxBootConfig& c) {
-  auto h = parse_setup_header(c.kernel, c.kernel_name);
-  if (!h) return h.error();
-  auto plan = plan_linux_boot(*h, c);
+  auto plan = plan_kernel_boot(c);
   if (!plan) return plan.error();
   if (low_ram.base() != 0 || low_ram.size() < low_ram_size(c.ram_size))
     return input_error("guest memory " + hex(low_ram.base()) + "+" + hex(low_ram.size()) + " does not hold " +
                        format_size(low_ram_size(c.ram_size)) + " of low RAM");
   if (auto st = write_boot_tables(low_ram, CpuMode::kLong64); !st) return st.error();
-  if (auto st = write_released(low_ram, plan->kernel_addr, c.kernel.subspan(h->setup_size), c.release_sources); !st)
+  if (plan->elf) {
+    for (const auto& seg : plan->segments) {
+      if (auto st = write_released(low_ram, seg.paddr, c.kernel.subspan(seg.offset, seg.filesz), c.release_sources); !st)
+        return st.error();
+      if (seg.memsz > seg.filesz)
+        if (auto st = low_ram.fill(seg.paddr + seg.filesz, 0, seg.memsz - seg.filesz); !st) return st.error();
+    }
+  } else if (auto st = write_released(low_ram, plan->kernel_addr, c.kernel.subspan(plan->header.setup_size),
+                                      c.release_sources);
+             !st) {
     return st.error();
+  }
   if (plan->initrd_size)
     if (auto st = write_released(low_ram, plan->initrd_addr, c.initrd, c.release_sources); !st) return st.error();
   std::vector<uint8_t> cmdline(c.cmdline.begin(), c.cmdline.end());

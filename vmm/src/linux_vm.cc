@@ -15,10 +15,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "cpumodel/vmm/devices.h"
 #include "cpumodel/vmm/machine.h"
@@ -147,6 +150,11 @@ struct LinuxVm::Impl {
   std::vector<std::atomic<bool>> pinned;
   std::atomic<bool> ending{false}, pause_req{false}, stop_input{false};
   std::atomic<uint64_t> exits{0};
+  // Exits by cause (kind, port or page, direction), for --stats: under a test run in the nested
+  // rig each one costs milliseconds, so which device the guest keeps asking is worth knowing.
+  mutable std::mutex causes_mu;
+  std::map<std::tuple<uint32_t, uint64_t, bool>, uint64_t> causes;
+  void count_cause(const kvm_run& run);
   std::atomic<int64_t> first_output_us{-1};
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -350,12 +358,10 @@ Result<std::unique_ptr<LinuxVm>> LinuxVm::create(LinuxVmConfig config) {
   impl->config = std::move(config);
   Impl& m = *impl;
   // Parse and plan first: a bad kernel is bad input whatever the host.
-  auto header = parse_setup_header(m.config.kernel, m.config.kernel_name);
-  if (!header) return header.error();
   LinuxBootConfig boot{m.config.kernel, m.config.kernel_name, m.config.initrd, m.config.initrd_name,
                        m.config.cmdline, m.config.ram_size, LinuxLayout::kAcpiTables};
   boot.release_sources = m.config.release_sources;
-  if (auto p = plan_linux_boot(*header, boot); !p) return p.error();
+  if (auto p = plan_kernel_boot(boot); !p) return p.error();
   PlatformConfig pc = platform_config(m.config.places, m.config.tables);
   if (auto st = m.create_machine(); !st) return st.error();
   const GuestMemory& mem = m.low->memory();
@@ -378,10 +384,19 @@ Backend LinuxVm::backend() const { return impl_->kvm.backend(); }
 const LinuxBootPlan& LinuxVm::boot_plan() const { return impl_->plan; }
 const GuestMemory& LinuxVm::low_memory() const { return impl_->low->memory(); }
 
+void LinuxVm::Impl::count_cause(const kvm_run& run) {
+  std::tuple<uint32_t, uint64_t, bool> key{run.exit_reason, 0, false};
+  if (run.exit_reason == KVM_EXIT_IO) key = {run.exit_reason, run.io.port, run.io.direction == KVM_EXIT_IO_OUT};
+  if (run.exit_reason == KVM_EXIT_MMIO) key = {run.exit_reason, run.mmio.phys_addr & ~0xfffull, run.mmio.is_write != 0};
+  std::lock_guard<std::mutex> lock(causes_mu);
+  ++causes[key];
+}
+
 // Returns true when the vCPU thread should stop.
 bool LinuxVm::Impl::handle_exit(unsigned index) {
   Vcpu& vcpu = vcpus[index];
   kvm_run* run = vcpu.run_state();
+  count_cause(*run);
   switch (run->exit_reason) {
     case KVM_EXIT_IO:
       bus.io(run->io.port, run->io.direction == KVM_EXIT_IO_OUT, run->io.size, run->io.count,
@@ -553,6 +568,22 @@ LinuxVmResult LinuxVm::Impl::result() const {
   r.first_output_ms = first < 0 ? -1 : static_cast<double>(first) / 1000.0;
   r.serial_bytes = serial->bytes_out();
   r.exits = exits.load();
+  {
+    std::lock_guard<std::mutex> lock(causes_mu);
+    for (const auto& [key, n] : causes) {
+      auto [reason, where, out] = key;
+      char buf[64];
+      if (reason == KVM_EXIT_IO)
+        std::snprintf(buf, sizeof buf, "io %#llx %s", static_cast<unsigned long long>(where), out ? "out" : "in");
+      else if (reason == KVM_EXIT_MMIO)
+        std::snprintf(buf, sizeof buf, "mmio %#llx %s", static_cast<unsigned long long>(where), out ? "write" : "read");
+      else
+        std::snprintf(buf, sizeof buf, "exit reason %u", reason);
+      r.exit_causes.emplace_back(buf, n);
+    }
+  }
+  std::stable_sort(r.exit_causes.begin(), r.exit_causes.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   r.peak_rss_kib = status_kib("VmHWM:");
   r.rss_anon_kib = status_kib("RssAnon:");
   r.rss_file_kib = status_kib("RssFile:") + status_kib("RssShmem:");  // libraries on tmpfs/ramfs are shmem

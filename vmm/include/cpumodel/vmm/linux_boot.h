@@ -76,8 +76,25 @@ constexpr uint16_t kMinBootProtocol = 0x20c;
 // "...: boot protocol 2.10 is too old: the 64-bit entry needs 2.12 or newer", "...: a 32-bit kernel".
 Result<SetupHeader> parse_setup_header(std::span<const uint8_t> image, const std::string& name);
 
+// An uncompressed kernel: the ELF `vmlinux` the build leaves (or extract-vmlinux gives from a
+// bzImage), as Firecracker and Cloud Hypervisor boot it. Its PT_LOAD segments go to their
+// physical addresses and the 64-bit entry is the ELF entry (startup_64, identity-mapped, RSI =
+// zero page), so the guest skips its own decompression: under TCG (the nested rig) that was most
+// of the time to the first console byte.
+struct VmlinuxSegment {
+  uint64_t offset = 0, paddr = 0, filesz = 0, memsz = 0;
+};
+struct VmlinuxImage {
+  uint64_t entry = 0;
+  std::vector<VmlinuxSegment> segments;  // PT_LOAD, in file order
+};
+bool is_elf(std::span<const uint8_t> image);
+// Errors (exit 2) name the file and what is wrong: "vmlinux: an ELF for machine 183, not x86-64",
+// "...: PT_LOAD 2 lies outside the file", "...: the entry point 0x500 is in no loaded segment".
+Result<VmlinuxImage> parse_vmlinux(std::span<const uint8_t> image, const std::string& name);
+
 struct LinuxBootConfig {
-  std::span<const uint8_t> kernel;   // the whole bzImage file
+  std::span<const uint8_t> kernel;   // the whole kernel file: a bzImage or an ELF vmlinux
   std::string kernel_name = "kernel";
   std::span<const uint8_t> initrd;   // may be empty
   std::string initrd_name = "initrd";
@@ -90,7 +107,9 @@ struct LinuxBootConfig {
 };
 
 struct LinuxBootPlan {
-  SetupHeader header;
+  SetupHeader header;         // a vmlinux has none: the limits Linux/x86 takes by default
+  bool elf = false;           // an ELF vmlinux: `segments` are loaded, not a protected-mode image
+  std::vector<VmlinuxSegment> segments;
   uint64_t kernel_addr = 0;   // code32_start: the protected-mode kernel is copied here
   uint64_t kernel_end = 0;    // the highest byte the booting kernel may use + 1
   uint64_t initrd_addr = 0;
@@ -106,10 +125,15 @@ struct LinuxBootPlan {
 // goes as high as it can: page-aligned, ending at or below initrd_addr_max and the end of low RAM,
 // above the kernel.
 Result<LinuxBootPlan> plan_linux_boot(const SetupHeader& header, const LinuxBootConfig& config);
+// The same for an ELF vmlinux: loaded where its segments say (at or above 1 MiB, inside low RAM).
+Result<LinuxBootPlan> plan_vmlinux_boot(const VmlinuxImage& image, const LinuxBootConfig& config);
+// Either, by the kernel file's format.
+Result<LinuxBootPlan> plan_kernel_boot(const LinuxBootConfig& config);
 
 // Parses, plans, then writes the kernel, initrd, command line, zero page (boot_params with the
 // setup header, e820 map, initrd and command line pointers, type_of_loader 0xff) and the 64-bit
-// boot GDT and page tables into `low_ram` (guest-physical [0, low_ram_size)).
+// boot GDT and page tables into `low_ram` (guest-physical [0, low_ram_size)). A vmlinux gets the
+// header fields a loader fills in (boot flag, "HdrS", kernel_alignment), as Firecracker writes them.
 Result<LinuxBootPlan> write_linux_boot(const GuestMemory& low_ram, const LinuxBootConfig& config);
 
 // QEMU's -m: "512" (MiB), "512M", "2G", "1048576K", "size=512M"; at least 2 MiB. Exit 2 otherwise.

@@ -76,6 +76,8 @@ struct LinuxVmResult {
   double first_output_ms = -1;  // first byte the guest sent to the UART
   uint64_t serial_bytes = 0;
   uint64_t exits = 0;      // exits to user space, all vCPUs
+  // Those exits by cause, most first: {"io 0x3f8 out", 812}, {"mmio 0xfed00000 read", 3}, ...
+  std::vector<std::pair<std::string, uint64_t>> exit_causes;
   uint64_t peak_rss_kib = 0;     // VmHWM at the end
   uint64_t rss_anon_kib = 0;     // RssAnon at the end: heap, stacks and guest RAM
   uint64_t rss_file_kib = 0;     // RssFile + RssShmem at the end: the executable and shared libraries
