@@ -1,4 +1,4 @@
-// cpumodel boot --cpu SPEC --smp SMP -m MEM --kernel bzImage [--initrd F] [--append CMDLINE]
+// cpumodel boot --cpu SPEC --smp SMP -m MEM --kernel bzImage|vmlinux [--initrd F] [--append CMDLINE]
 //   [--pin V:C,...] [--affinity CPUS] [--serial stdio|file:PATH|none] [--qmp unix:PATH] [--timeout S]
 // Boots a Linux guest with the guest CPUID tables `cpumodel cpuid` would build (filtered by this
 // host's KVM, as QEMU's default `check`), the topology of --smp, and a QMP socket.
@@ -174,7 +174,7 @@ void options(po::options_description& o, po::positional_options_description&) {
   o.add_options()("cpu", po::value<std::string>()->required(), "SPEC: MODEL[,+feat][,-feat][,feat=on|off]")(
       "smp", po::value<std::string>()->default_value("1"), "N[,maxcpus=M][,sockets=S][,dies=D][,cores=C][,threads=T]")(
       "m", po::value<std::string>()->default_value("256M"), "guest RAM (-m): 512M, 2G, or MiB")(
-      "kernel", po::value<std::string>()->required(), "a Linux bzImage (e.g. /boot/vmlinuz-*)")(
+      "kernel", po::value<std::string>()->required(), "a Linux bzImage (e.g. /boot/vmlinuz-*) or an ELF vmlinux")(
       "initrd", po::value<std::string>(), "an initramfs")(
       "append", po::value<std::string>()->default_value("console=ttyS0"), "the kernel command line")(
       "pin", po::value<std::string>(), "pin vCPU threads: VCPU:CPUS,... (e.g. 0:2,1:3 or 0:2-3)")(

@@ -4,9 +4,12 @@
 // checksums, FADT/MADT offsets), and a real Debian bzImage read independently here.
 #include <asm/bootparam.h>
 #include <dirent.h>
+#include <elf.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -204,6 +207,143 @@ TEST(LinuxBoot, WritesKernelZeroPageAndBootTables) {
     ASSERT_TRUE(pa.ok()) << pa.error().message;
     EXPECT_EQ(*pa, va);
   }
+}
+
+// A synthetic ELF vmlinux: two PT_LOAD segments (text at 16 MiB; data at 18 MiB whose last 8 KiB
+// are bss, not in the file) and a PT_NOTE, entry at 16 MiB + 0x40.
+struct FakeVmlinux {
+  std::vector<uint8_t> bytes;
+  Elf64_Ehdr& eh() { return *reinterpret_cast<Elf64_Ehdr*>(bytes.data()); }
+  Elf64_Phdr& ph(unsigned i) { return *reinterpret_cast<Elf64_Phdr*>(bytes.data() + sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr)); }
+};
+FakeVmlinux fake_vmlinux() {
+  FakeVmlinux v;
+  v.bytes.assign(0x3000, 0);
+  Elf64_Ehdr& e = v.eh();
+  std::memcpy(e.e_ident, ELFMAG, SELFMAG);
+  e.e_ident[EI_CLASS] = ELFCLASS64;
+  e.e_ident[EI_DATA] = ELFDATA2LSB;
+  e.e_ident[EI_VERSION] = EV_CURRENT;
+  e.e_type = ET_EXEC;
+  e.e_machine = EM_X86_64;
+  e.e_version = EV_CURRENT;
+  e.e_entry = 0x1000040;
+  e.e_phoff = sizeof(Elf64_Ehdr);
+  e.e_ehsize = sizeof(Elf64_Ehdr);
+  e.e_phentsize = sizeof(Elf64_Phdr);
+  e.e_phnum = 3;
+  v.ph(0) = Elf64_Phdr{PT_LOAD, PF_R | PF_X, 0x1000, 0xffffffff81000000, 0x1000000, 0x1000, 0x1000, 0x1000};
+  v.ph(1) = Elf64_Phdr{PT_NOTE, PF_R, 0x1800, 0xffffffff81000800, 0x1000800, 0x10, 0x10, 4};
+  v.ph(2) = Elf64_Phdr{PT_LOAD, PF_R | PF_W, 0x2000, 0xffffffff81200000, 0x1200000, 0x1000, 0x3000, 0x1000};
+  for (size_t i = 0x1000; i < v.bytes.size(); ++i) v.bytes[i] = static_cast<uint8_t>(i * 13 + 1);
+  return v;
+}
+
+TEST(Vmlinux, ParsesSegmentsAndEntry) {
+  auto v = fake_vmlinux();
+  EXPECT_TRUE(is_elf(v.bytes));
+  EXPECT_FALSE(is_elf(fake_bzimage()));
+  auto img = parse_vmlinux(v.bytes, "vmlinux");
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  EXPECT_EQ(img->entry, 0x1000040u);
+  ASSERT_EQ(img->segments.size(), 2u);  // the note is not loaded
+  EXPECT_EQ(img->segments[1].paddr, 0x1200000u);
+  EXPECT_EQ(img->segments[1].filesz, 0x1000u);
+  EXPECT_EQ(img->segments[1].memsz, 0x3000u);
+}
+
+TEST(Vmlinux, RefusesWhatCannotBeLoadedNamingIt) {
+  struct Case {
+    const char* says;
+    std::function<void(FakeVmlinux&)> spoil;
+  } cases[] = {
+      {"a 32-bit ELF", [](FakeVmlinux& v) { v.eh().e_ident[EI_CLASS] = ELFCLASS32; }},
+      {"a big-endian ELF", [](FakeVmlinux& v) { v.eh().e_ident[EI_DATA] = ELFDATA2MSB; }},
+      {"machine 183, not x86-64", [](FakeVmlinux& v) { v.eh().e_machine = EM_AARCH64; }},
+      {"not an executable vmlinux", [](FakeVmlinux& v) { v.eh().e_type = ET_DYN; }},
+      {"program headers lie outside the file", [](FakeVmlinux& v) { v.eh().e_phnum = 500; }},
+      {"PT_LOAD 1 lies outside the file", [](FakeVmlinux& v) { v.ph(2).p_filesz = 0x10000; }},
+      {"more file bytes than memory", [](FakeVmlinux& v) { v.ph(0).p_memsz = 0x10; }},
+      {"wraps around", [](FakeVmlinux& v) { v.ph(2).p_paddr = ~0ull - 0x100; }},
+      {"is in no loaded segment", [](FakeVmlinux& v) { v.eh().e_entry = 0x500; }},
+      {"no PT_LOAD segment", [](FakeVmlinux& v) { v.ph(0).p_type = PT_NULL; v.ph(2).p_type = PT_NULL; }},
+  };
+  for (const auto& c : cases) {
+    auto v = fake_vmlinux();
+    c.spoil(v);
+    auto img = parse_vmlinux(v.bytes, "vmlinux");
+    ASSERT_FALSE(img.ok()) << c.says;
+    EXPECT_NE(img.error().message.find(c.says), std::string::npos) << img.error().message;
+    EXPECT_EQ(img.error().message.rfind("vmlinux: ", 0), 0u) << img.error().message;
+  }
+  auto whole = fake_vmlinux().bytes;
+  std::vector<uint8_t> tiny(whole.begin(), whole.begin() + 20);
+  auto t = parse_vmlinux(tiny, "v");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("truncated ELF header"), std::string::npos) << t.error().message;
+}
+
+TEST(Vmlinux, WritesSegmentsZeroesBssAndFillsTheLoaderFields) {
+  auto v = fake_vmlinux();
+  std::vector<uint8_t> initrd(5000, 0xab);
+  constexpr uint64_t kRam = 64ull << 20;
+  auto ram = GuestRam::allocate(0, kRam);
+  ASSERT_TRUE(ram.ok());
+  const GuestMemory& mem = ram->memory();
+  ASSERT_TRUE(mem.fill(0x1201000, 0x5a, 0x2000).ok());  // the bss must come out zero, not stale
+  LinuxBootConfig c{v.bytes, "vmlinux", initrd, "i", "console=ttyS0", kRam, 0xe0000};
+  auto plan = write_linux_boot(mem, c);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_TRUE(plan->elf);
+  EXPECT_EQ(plan->entry, 0x1000040u);
+  EXPECT_EQ(plan->kernel_addr, 0x1000000u);
+  EXPECT_EQ(plan->kernel_end, 0x1203000u);
+  EXPECT_EQ(0, std::memcmp(mem.host() + 0x1000000, v.bytes.data() + 0x1000, 0x1000));
+  EXPECT_EQ(0, std::memcmp(mem.host() + 0x1200000, v.bytes.data() + 0x2000, 0x1000));
+  EXPECT_TRUE(std::all_of(mem.host() + 0x1201000, mem.host() + 0x1203000, [](uint8_t b) { return b == 0; }));
+  EXPECT_GE(plan->initrd_addr, plan->kernel_end);
+  EXPECT_EQ(0, std::memcmp(mem.host() + plan->initrd_addr, initrd.data(), initrd.size()));
+  auto bp = mem.read_obj<boot_params>(plan->zero_page);
+  ASSERT_TRUE(bp.ok());
+  EXPECT_EQ(bp->hdr.boot_flag, 0xaa55);
+  EXPECT_EQ(bp->hdr.header, 0x53726448u);
+  EXPECT_EQ(bp->hdr.type_of_loader, 0xff);
+  EXPECT_EQ(bp->hdr.kernel_alignment, 0x1000000u);
+  EXPECT_EQ(bp->hdr.ramdisk_image, plan->initrd_addr);
+  EXPECT_STREQ(reinterpret_cast<const char*>(mem.host() + bp->hdr.cmd_line_ptr), "console=ttyS0");
+  EXPECT_EQ(bp->e820_entries, linux_e820(kRam).size());
+  auto pa = translate(mem, BootLayout::kPml4, plan->entry);
+  ASSERT_TRUE(pa.ok());
+  EXPECT_EQ(*pa, plan->entry);
+  // Too little RAM for the segments, and too long a command line, are said as for a bzImage.
+  c.ram_size = 16ull << 20;
+  auto small = plan_kernel_boot(c);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.error().message.find("does not fit in 16 MiB"), std::string::npos) << small.error().message;
+  c.ram_size = kRam;
+  c.cmdline = std::string(3000, 'x');
+  EXPECT_FALSE(plan_kernel_boot(c).ok());
+}
+
+// Debian's own kernel, uncompressed by the rig's script: its entry is startup_64 at 16 MiB.
+TEST(Vmlinux, PlansDebiansUncompressedKernel) {
+  std::string k = debian_kernel();
+  if (k.empty()) GTEST_SKIP() << "no /boot/vmlinuz-* (apt-get install linux-image-amd64)";
+  std::string out = "/tmp/cpumodel-vmlinux-test-" + std::to_string(::getpid());
+  if (std::system((std::string(CPUMODEL_EXTRACT_VMLINUX " ") + k + " " + out + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot unpack " << k << " (xz-utils missing?)";
+  auto bytes = read_file(out);
+  ::unlink(out.c_str());
+  auto img = parse_vmlinux(bytes, "vmlinux");
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  EXPECT_EQ(img->entry, 0x1000000u);  // CONFIG_PHYSICAL_START
+  EXPECT_GE(img->segments.size(), 2u);
+  LinuxBootConfig c{bytes, "vmlinux", {}, "", "console=ttyS0", 256ull << 20, 0};
+  auto plan = plan_kernel_boot(c);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_TRUE(plan->elf);
+  c.ram_size = 32ull << 20;
+  EXPECT_FALSE(plan_kernel_boot(c).ok());
 }
 
 TEST(LinuxBoot, ParsesQemuMemorySizes) {
