@@ -46,10 +46,10 @@ void print_stats(const vmm::LinuxVmResult& r) {
   auto sub = [](uint64_t a, uint64_t b) { return static_cast<unsigned long long>(a > b ? a - b : 0); };
   auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   std::fprintf(stderr,
-               "cpumodel: note: run %.0f ms, first serial output at %.0f ms, %llu serial bytes, %llu exits\n"
+               "cpumodel: note: setup %.0f ms, run %.0f ms, first serial output at %.0f ms, %llu serial bytes, %llu exits\n"
                "cpumodel: note: peak RSS %llu KiB, guest RAM resident %llu of %llu KiB: VMM overhead %llu KiB "
                "(private %llu KiB, executable and shared libraries %llu KiB)\n",
-               r.run_ms, r.first_output_ms, u(r.serial_bytes), u(r.exits), u(r.peak_rss_kib),
+               r.setup_ms, r.run_ms, r.first_output_ms, u(r.serial_bytes), u(r.exits), u(r.peak_rss_kib),
                u(r.guest_resident_kib), u(r.guest_ram_kib), sub(r.peak_rss_kib, r.guest_resident_kib),
                sub(r.rss_anon_kib, r.guest_resident_kib), u(r.rss_file_kib));
   if (r.exit_causes.empty()) return;

@@ -16,10 +16,13 @@
 #include <condition_variable>
 #include <cstring>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -150,6 +153,7 @@ struct LinuxVm::Impl {
   std::vector<std::atomic<bool>> pinned;
   std::atomic<bool> ending{false}, pause_req{false}, stop_input{false};
   std::atomic<uint64_t> exits{0};
+  double setup_ms = -1;
   // Exits by cause (kind, port or page, direction), for --stats: under a test run in the nested
   // rig each one costs milliseconds, so which device the guest keeps asking is worth knowing.
   mutable std::mutex causes_mu;
@@ -384,6 +388,29 @@ Backend LinuxVm::backend() const { return impl_->kvm.backend(); }
 const LinuxBootPlan& LinuxVm::boot_plan() const { return impl_->plan; }
 const GuestMemory& LinuxVm::low_memory() const { return impl_->low->memory(); }
 
+namespace {
+
+// How long this process has existed: /proc/self/stat's start time (clock ticks since boot)
+// against CLOCK_BOOTTIME. -1 when unreadable.
+double process_age_ms() {
+  std::ifstream in("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t comm_end = stat.rfind(')');
+  if (comm_end == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(comm_end + 2));
+  std::string f;
+  for (int i = 3; i <= 22 && fields >> f; ++i)
+    if (i == 22) {
+      timespec now{};
+      ::clock_gettime(CLOCK_BOOTTIME, &now);
+      double start_ms = std::stod(f) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+      return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 - start_ms;
+    }
+  return -1;
+}
+
+}  // namespace
+
 void LinuxVm::Impl::count_cause(const kvm_run& run) {
   std::tuple<uint32_t, uint64_t, bool> key{run.exit_reason, 0, false};
   if (run.exit_reason == KVM_EXIT_IO) key = {run.exit_reason, run.io.port, run.io.direction == KVM_EXIT_IO_OUT};
@@ -564,6 +591,7 @@ void LinuxVm::Impl::wait_for_end() {
 LinuxVmResult LinuxVm::Impl::result() const {
   LinuxVmResult r = *end;
   r.run_ms = ms_since(start);
+  r.setup_ms = setup_ms;
   int64_t first = first_output_us.load();
   r.first_output_ms = first < 0 ? -1 : static_cast<double>(first) / 1000.0;
   r.serial_bytes = serial->bytes_out();
@@ -613,6 +641,7 @@ Result<LinuxVmResult> LinuxVm::run() {
   });
   RawTerminal terminal(m.config.serial_in_fd);
   m.start = Clock::now();
+  m.setup_ms = process_age_ms();
   std::thread input;
   if (m.config.serial_in_fd >= 0) input = std::thread([&m, raw = terminal.active()] { m.input_thread(raw); });
   {

@@ -72,6 +72,7 @@ struct LinuxVmResult {
   LinuxVmEnd end = LinuxVmEnd::kFailed;
   std::string what;        // one line: "the guest entered ACPI S5 (soft off)"
   std::string dump;        // register dump of the vCPU that failed
+  double setup_ms = -1;    // process start to the vCPU threads' start (10 ms ticks; -1 unknown)
   double run_ms = 0;       // vCPU threads start to end
   double first_output_ms = -1;  // first byte the guest sent to the UART
   uint64_t serial_bytes = 0;
