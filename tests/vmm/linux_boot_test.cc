@@ -267,6 +267,7 @@ TEST(Vmlinux, RefusesWhatCannotBeLoadedNamingIt) {
       {"wraps around", [](FakeVmlinux& v) { v.ph(2).p_paddr = ~0ull - 0x100; }},
       {"is in no loaded segment", [](FakeVmlinux& v) { v.eh().e_entry = 0x500; }},
       {"no PT_LOAD segment", [](FakeVmlinux& v) { v.ph(0).p_type = PT_NULL; v.ph(2).p_type = PT_NULL; }},
+      {"PT_LOAD segments overlap at 0x1000800", [](FakeVmlinux& v) { v.ph(2).p_paddr = 0x1000800; }},
   };
   for (const auto& c : cases) {
     auto v = fake_vmlinux();
@@ -323,6 +324,19 @@ TEST(Vmlinux, WritesSegmentsZeroesBssAndFillsTheLoaderFields) {
   c.ram_size = kRam;
   c.cmdline = std::string(3000, 'x');
   EXPECT_FALSE(plan_kernel_boot(c).ok());
+  c.cmdline = "console=ttyS0";
+  // startup_64 needs a 2 MiB boundary, and the boot page tables map the first GiB only.
+  auto spoilt = [&](auto spoil, const char* says) {
+    auto w = fake_vmlinux();
+    spoil(w);
+    LinuxBootConfig cc{w.bytes, "vmlinux", {}, "", "console=ttyS0", 2ull << 30, 0};
+    auto r = plan_kernel_boot(cc);
+    ASSERT_FALSE(r.ok()) << says;
+    EXPECT_NE(r.error().message.find(says), std::string::npos) << r.error().message;
+  };
+  spoilt([](FakeVmlinux& w) { w.ph(0).p_paddr = 0x1001000; w.eh().e_entry = 0x1001040; }, "not on a 2 MiB boundary");
+  spoilt([](FakeVmlinux& w) { w.ph(2).p_paddr = 0x40000000; w.eh().e_entry = 0x40000040; },
+         "above the first GiB");
 }
 
 // Debian's own kernel, uncompressed by the rig's script: its entry is startup_64 at 16 MiB.
@@ -336,7 +350,9 @@ TEST(Vmlinux, PlansDebiansUncompressedKernel) {
   ::unlink(out.c_str());
   auto img = parse_vmlinux(bytes, "vmlinux");
   ASSERT_TRUE(img.ok()) << img.error().message;
-  EXPECT_EQ(img->entry, 0x1000000u);  // CONFIG_PHYSICAL_START
+  EXPECT_TRUE(std::any_of(img->segments.begin(), img->segments.end(), [&](const VmlinuxSegment& s) {
+    return img->entry >= s.paddr && img->entry < s.paddr + s.memsz;
+  }));  // startup_64, at CONFIG_PHYSICAL_START (0x1000000 in Debian's)
   EXPECT_GE(img->segments.size(), 2u);
   LinuxBootConfig c{bytes, "vmlinux", {}, "", "console=ttyS0", 256ull << 20, 0};
   auto plan = plan_kernel_boot(c);

@@ -140,16 +140,44 @@ TEST(VerifyKvm, APreparedVmIsAdoptedWhenItFitsAndClosedWhenNot) {
   }
   EXPECT_EQ(open_fds(), fds);
 
+  // Used once, it is empty: a second run with the same options makes its own VM.
+  {
+    ProbeOptions again;
+    auto q = prepare_vm(again.device, probe_ram_size(2), ids, false);
+    ASSERT_TRUE(q.ok()) << q.error().message;
+    again.prepared = *q;
+    auto first = run_probe(tables, ids, again);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(first->machine.prepared_ahead);
+    auto second = run_probe(tables, ids, again);
+    ASSERT_TRUE(second.ok()) << second.error().message;
+    EXPECT_FALSE(second->machine.prepared_ahead);
+    again.prepared.reset();
+    q->reset();
+    EXPECT_EQ(open_fds(), fds);
+  }
+  // More RAM than the probe asks is adopted; other APIC IDs, or too little RAM, are not.
+  {
+    ProbeOptions bigger;
+    auto q = prepare_vm(bigger.device, probe_ram_size(2) + (2u << 20), ids, false);
+    ASSERT_TRUE(q.ok()) << q.error().message;
+    bigger.prepared = std::move(*q);
+    auto run = run_probe(tables, ids, bigger);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    EXPECT_TRUE(run->machine.prepared_ahead);
+  }
   for (auto [ram, apic_ids] : {std::pair{probe_ram_size(2), std::vector<uint32_t>{0, 2}},
-                               std::pair{probe_ram_size(2) + (2u << 20), ids}}) {
+                               std::pair{uint64_t{64} << 10, ids}}) {
     ProbeOptions other;
     auto q = prepare_vm(other.device, ram, apic_ids, false);
     ASSERT_TRUE(q.ok()) << q.error().message;
     other.prepared = std::move(*q);
+    size_t held = open_fds();
     auto run = run_probe(tables, ids, other);
     ASSERT_TRUE(run.ok()) << run.error().message;
     EXPECT_FALSE(run->machine.prepared_ahead);
     EXPECT_TRUE(run->machine.all_done());
+    EXPECT_LT(open_fds(), held);  // closed by the run, though `other` still holds it
     other.prepared.reset();
     EXPECT_EQ(open_fds(), fds);
   }

@@ -206,7 +206,7 @@ Result<VmlinuxImage> parse_vmlinux(std::span<const uint8_t> image, const std::st
   bool entry_loaded = false;
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     auto ph = load<Elf64_Phdr>(image, eh.e_phoff + i * sizeof(Elf64_Phdr));
-    if (ph.p_type != PT_LOAD) continue;
+    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
     std::string which = "PT_LOAD " + std::to_string(out.segments.size());
     if (ph.p_offset > image.size() || image.size() - ph.p_offset < ph.p_filesz)
       return bad(name, which + " lies outside the file");
@@ -216,6 +216,13 @@ Result<VmlinuxImage> parse_vmlinux(std::span<const uint8_t> image, const std::st
     entry_loaded = entry_loaded || (eh.e_entry >= ph.p_paddr && eh.e_entry < ph.p_paddr + ph.p_memsz);
   }
   if (out.segments.empty()) return bad(name, "an ELF with nothing to load (no PT_LOAD segment)");
+  // Overlapping segments would overwrite each other (and bound the loader's work by RAM only
+  // once they do not): refused.
+  std::vector<VmlinuxSegment> by_addr = out.segments;
+  std::sort(by_addr.begin(), by_addr.end(), [](const auto& a, const auto& b) { return a.paddr < b.paddr; });
+  for (size_t i = 1; i < by_addr.size(); ++i)
+    if (by_addr[i].paddr < by_addr[i - 1].paddr + by_addr[i - 1].memsz)
+      return bad(name, "PT_LOAD segments overlap at " + hex(by_addr[i].paddr));
   if (!entry_loaded) return bad(name, "the entry point " + hex(eh.e_entry) + " is in no loaded segment");
   return out;
 }
@@ -236,6 +243,12 @@ Result<LinuxBootPlan> plan_vmlinux_boot(const VmlinuxImage& image, const LinuxBo
   p.entry = image.entry;
   if (p.kernel_addr < LinuxLayout::kHighMemory)
     return bad(c.kernel_name, "a segment loads at " + hex(p.kernel_addr) + ", below 1 MiB");
+  // startup_64 runs where it was loaded only from a 2 MiB boundary, and the boot page tables map
+  // the first GiB: anything else would end in a silent triple fault.
+  if (p.kernel_addr % (2u << 20) != 0)
+    return bad(c.kernel_name, "loads at " + hex(p.kernel_addr) + ", not on a 2 MiB boundary as a 64-bit Linux must");
+  if (p.entry >= BootLayout::kIdentityMapped)
+    return bad(c.kernel_name, "the entry point " + hex(p.entry) + " is above the first GiB the boot page tables map");
   if (p.kernel_end > low_ram_size(c.ram_size))
     return bad(c.kernel_name, "does not fit in " + format_size(c.ram_size) + " of guest RAM: its segments end at " +
                                   format_size(align_up(p.kernel_end, 1 << 20)) + "; raise -m");

@@ -396,14 +396,17 @@ double process_age_ms() {
   std::ifstream in("/proc/self/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t comm_end = stat.rfind(')');
-  if (comm_end == std::string::npos) return -1;
+  if (comm_end == std::string::npos || comm_end + 2 > stat.size()) return -1;
   std::istringstream fields(stat.substr(comm_end + 2));
   std::string f;
   for (int i = 3; i <= 22 && fields >> f; ++i)
     if (i == 22) {
       timespec now{};
       ::clock_gettime(CLOCK_BOOTTIME, &now);
-      double start_ms = std::stod(f) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+      char* end = nullptr;
+      double ticks = std::strtod(f.c_str(), &end);
+      if (end == f.c_str()) return -1;
+      double start_ms = ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
       return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 - start_ms;
     }
   return -1;
@@ -415,8 +418,14 @@ void LinuxVm::Impl::count_cause(const kvm_run& run) {
   std::tuple<uint32_t, uint64_t, bool> key{run.exit_reason, 0, false};
   if (run.exit_reason == KVM_EXIT_IO) key = {run.exit_reason, run.io.port, run.io.direction == KVM_EXIT_IO_OUT};
   if (run.exit_reason == KVM_EXIT_MMIO) key = {run.exit_reason, run.mmio.phys_addr & ~0xfffull, run.mmio.is_write != 0};
+  // At most kMaxCauses kinds (a guest touching page after unmapped page makes a new key each
+  // time): the rest are counted under one "other" key.
+  constexpr size_t kMaxCauses = 64;
   std::lock_guard<std::mutex> lock(causes_mu);
-  ++causes[key];
+  auto it = causes.find(key);
+  if (it == causes.end() && causes.size() >= kMaxCauses) it = causes.try_emplace({UINT32_MAX, 0, false}, 0).first;
+  else if (it == causes.end()) it = causes.emplace(key, 0).first;
+  ++it->second;
 }
 
 // Returns true when the vCPU thread should stop.
@@ -605,6 +614,8 @@ LinuxVmResult LinuxVm::Impl::result() const {
         std::snprintf(buf, sizeof buf, "io %#llx %s", static_cast<unsigned long long>(where), out ? "out" : "in");
       else if (reason == KVM_EXIT_MMIO)
         std::snprintf(buf, sizeof buf, "mmio %#llx %s", static_cast<unsigned long long>(where), out ? "write" : "read");
+      else if (reason == UINT32_MAX)
+        std::snprintf(buf, sizeof buf, "other");
       else
         std::snprintf(buf, sizeof buf, "exit reason %u", reason);
       r.exit_causes.emplace_back(buf, n);

@@ -235,22 +235,34 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   std::shared_ptr<PreparedVm> prepared = std::move(impl->config.prepared);
   std::vector<uint32_t> apic_ids;
   for (const auto& vc : impl->config.vcpus) apic_ids.push_back(vc.apic_id);
-  bool adopt = prepared && !impl->config.restore && impl->config.ram_file.empty() &&
-               prepared->device == impl->config.device && prepared->ram_size == impl->config.ram_size &&
-               prepared->apic_ids == apic_ids && prepared->irqchip == impl->config.irqchip;
+  // Adopted when it is whole (not adopted before) and fits; more RAM than asked is fine (the
+  // guest sees the RAM the Machine has). Either way it is emptied here, so that one that did not
+  // fit closes now although a caller may still hold it, and none is adopted twice.
+  bool adopt = prepared && prepared->vm && prepared->ram && prepared->vcpus.size() == apic_ids.size() &&
+               !impl->config.restore && impl->config.ram_file.empty() && prepared->device == impl->config.device &&
+               prepared->ram_size >= impl->config.ram_size && prepared->apic_ids == apic_ids &&
+               prepared->irqchip == impl->config.irqchip;
   std::vector<Vcpu> prepared_vcpus;
   if (adopt) {
     impl->prepared_ahead = true;
+    impl->config.ram_size = prepared->ram_size;
     impl->kvm = std::move(prepared->kvm);
     impl->vm = std::move(prepared->vm);
     impl->ram = std::move(prepared->ram);
     prepared_vcpus = std::move(prepared->vcpus);
-  } else if (auto st = create_vm_and_ram(impl->config.device, impl->config.ram_size, impl->config.irqchip,
-                                         impl->config.ram_file, impl->kvm, impl->vm, impl->ram);
-             !st) {
-    return st.error();
   }
-  prepared.reset();  // one that did not fit is destroyed here
+  if (prepared) {
+    prepared->vcpus.clear();
+    prepared->ram.reset();
+    prepared->vm.reset();
+    prepared->kvm = Kvm();
+    prepared.reset();
+  }
+  if (!adopt)
+    if (auto st = create_vm_and_ram(impl->config.device, impl->config.ram_size, impl->config.irqchip,
+                                    impl->config.ram_file, impl->kvm, impl->vm, impl->ram);
+        !st)
+      return st.error();
   const GuestMemory& mem = impl->ram->memory();
   if (const auto& saved = impl->config.restore) {
     auto caps = impl->state_caps();

@@ -75,6 +75,7 @@ uint64_t probe_ram_size(unsigned vcpus) {
 Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan) {
   auto code = probe_code(mode);
   if (BootLayout::kCode + code.size() > layout.queries) return input_error("probe code overlaps its header");
+  if (layout.vcpus == 0) return input_error("probe layout for no vCPU");
   if (auto st = mem.write(BootLayout::kCode, code); !st) return st;
   if (plan.queries.size() + kRangeRecords > layout.capacity)
     return input_error("probe layout holds " + std::to_string(layout.capacity) + " records, " +

@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/extra/l2"
 cp "$kernel" "$work/extra/l2/vmlinuz"
 # The same kernel uncompressed, as an ELF vmlinux (boot_rig's ELF boot, bench_boot's vmlinux rounds).
-"$here/extract_vmlinux.sh" "$kernel" "$work/extra/l2/vmlinux"
+"$here/extract_vmlinux.sh" "$kernel" "$work/extra/l2/vmlinux" || echo "run_boot_rig: no /l2/vmlinux in this rig" >&2
 "$here/build_l2_initramfs.sh" "$work/extra/l2/initramfs.cpio.gz" "$l2_init"
 printf 'echo SERIAL-$((6*7))\n' > "$work/extra/l2/serial-input"
 cp "$here/hold_test.sh" "$here/timeboot.sh" "$here/snapshot_cycles.sh" "$work/extra/l2/"
