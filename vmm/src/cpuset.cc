@@ -165,18 +165,22 @@ Status apply_affinity(const CpuSet& cpus) {
   return pin_current_thread(cpus);
 }
 
-int last_cpu_of(int tid) {
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
+std::string proc_stat_field(const std::string& path, int n) {
+  std::ifstream in(path);
   std::string line;
-  if (!std::getline(in, line)) return -1;
-  // Field 2 (comm) may contain spaces: count fields after the last ')'.
+  if (!std::getline(in, line)) return "";
   size_t close = line.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos || close + 2 > line.size()) return "";
   std::istringstream rest(line.substr(close + 2));
   std::string field;
-  for (int n = 3; rest >> field; ++n)
-    if (n == 39) return std::atoi(field.c_str());
-  return -1;
+  for (int i = 3; rest >> field; ++i)
+    if (i == n) return field;
+  return "";
+}
+
+int last_cpu_of(int tid) {
+  std::string f = proc_stat_field("/proc/self/task/" + std::to_string(tid) + "/stat", 39);
+  return f.empty() ? -1 : std::atoi(f.c_str());
 }
 
 }  // namespace cpumodel::vmm

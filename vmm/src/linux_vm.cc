@@ -18,11 +18,9 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -393,23 +391,14 @@ namespace {
 // How long this process has existed: /proc/self/stat's start time (clock ticks since boot)
 // against CLOCK_BOOTTIME. -1 when unreadable.
 double process_age_ms() {
-  std::ifstream in("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t comm_end = stat.rfind(')');
-  if (comm_end == std::string::npos || comm_end + 2 > stat.size()) return -1;
-  std::istringstream fields(stat.substr(comm_end + 2));
-  std::string f;
-  for (int i = 3; i <= 22 && fields >> f; ++i)
-    if (i == 22) {
-      timespec now{};
-      ::clock_gettime(CLOCK_BOOTTIME, &now);
-      char* end = nullptr;
-      double ticks = std::strtod(f.c_str(), &end);
-      if (end == f.c_str()) return -1;
-      double start_ms = ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-      return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 - start_ms;
-    }
-  return -1;
+  std::string f = proc_stat_field("/proc/self/stat", 22);
+  char* end = nullptr;
+  double ticks = std::strtod(f.c_str(), &end);
+  if (end == f.c_str()) return -1;
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  double start_ms = ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6 - start_ms;
 }
 
 }  // namespace

@@ -322,19 +322,10 @@ std::string proc_status_field(pid_t tid, const std::string& field) {
   return "";
 }
 
+// The CPU a thread of another process (the VMM's) last ran on: field 39 of /proc/TID/stat.
 int proc_last_cpu(pid_t tid) {
-  std::ifstream in("/proc/" + std::to_string(tid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t p = s.rfind(')');
-  if (p == std::string::npos) return -1;
-  // Fields after the command: state is field 3; the last CPU is field 39.
-  size_t pos = p + 2;
-  for (int field = 3; field < 39; ++field) {
-    pos = s.find(' ', pos);
-    if (pos == std::string::npos) return -1;
-    ++pos;
-  }
-  return std::atoi(s.c_str() + pos);
+  std::string f = proc_stat_field("/proc/" + std::to_string(tid) + "/stat", 39);
+  return f.empty() ? -1 : std::atoi(f.c_str());
 }
 
 }  // namespace

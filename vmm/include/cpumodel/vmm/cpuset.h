@@ -49,7 +49,11 @@ Status apply_affinity(const CpuSet& cpus);
 // sched_setaffinity for the calling thread.
 Status pin_current_thread(const CpuSet& cpus);
 
-// The CPU a thread last ran on: field 39 of /proc/self/task/TID/stat; -1 when unknown.
+// Field `n` (numbered as proc(5) does; n >= 3) of a /proc/.../stat file, counted after the last
+// ')' since field 2 (comm) may hold spaces; "" when the file or the field is missing.
+std::string proc_stat_field(const std::string& path, int n);
+
+// The CPU a thread of this process last ran on: field 39 of /proc/self/task/TID/stat; -1 when unknown.
 int last_cpu_of(int tid);
 
 }  // namespace cpumodel::vmm
