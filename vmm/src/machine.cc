@@ -232,37 +232,32 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   impl->config = std::move(config);
   // Sized once here: vcpu_tids() may be asked (QMP) before run() starts the threads.
   impl->live_tids = std::vector<std::atomic<pid_t>>(impl->config.vcpus.size());
-  std::shared_ptr<PreparedVm> prepared = std::move(impl->config.prepared);
   std::vector<uint32_t> apic_ids;
   for (const auto& vc : impl->config.vcpus) apic_ids.push_back(vc.apic_id);
-  // Adopted when it is whole (not adopted before) and fits; more RAM than asked is fine (the
-  // guest sees the RAM the Machine has). Either way it is emptied here, so that one that did not
-  // fit closes now although a caller may still hold it, and none is adopted twice.
-  bool adopt = prepared && prepared->vm && prepared->ram && prepared->vcpus.size() == apic_ids.size() &&
-               !impl->config.restore && impl->config.ram_file.empty() && prepared->device == impl->config.device &&
-               prepared->ram_size >= impl->config.ram_size && prepared->apic_ids == apic_ids &&
-               prepared->irqchip == impl->config.irqchip;
-  std::vector<Vcpu> prepared_vcpus;
+  // The prepared VM is taken out of the shared object, which is left empty (a caller may still hold
+  // the pointer): none is adopted twice. Adopted when it is whole and fits; more RAM than asked is
+  // fine (the guest sees the RAM the Machine has). One that does not fit is closed before the new
+  // VM is made.
+  PreparedVm taken;
+  if (impl->config.prepared) std::swap(taken, *impl->config.prepared);
+  impl->config.prepared.reset();
+  bool adopt = taken.vm && taken.ram && taken.vcpus.size() == apic_ids.size() && !impl->config.restore &&
+               impl->config.ram_file.empty() && taken.device == impl->config.device &&
+               taken.ram_size >= impl->config.ram_size && taken.apic_ids == apic_ids &&
+               taken.irqchip == impl->config.irqchip;
   if (adopt) {
     impl->prepared_ahead = true;
-    impl->config.ram_size = prepared->ram_size;
-    impl->kvm = std::move(prepared->kvm);
-    impl->vm = std::move(prepared->vm);
-    impl->ram = std::move(prepared->ram);
-    prepared_vcpus = std::move(prepared->vcpus);
-  }
-  if (prepared) {
-    prepared->vcpus.clear();
-    prepared->ram.reset();
-    prepared->vm.reset();
-    prepared->kvm = Kvm();
-    prepared.reset();
-  }
-  if (!adopt)
+    impl->config.ram_size = taken.ram_size;
+    impl->kvm = std::move(taken.kvm);
+    impl->vm = std::move(taken.vm);
+    impl->ram = std::move(taken.ram);
+  } else {
+    taken = PreparedVm();
     if (auto st = create_vm_and_ram(impl->config.device, impl->config.ram_size, impl->config.irqchip,
                                     impl->config.ram_file, impl->kvm, impl->vm, impl->ram);
         !st)
       return st.error();
+  }
   const GuestMemory& mem = impl->ram->memory();
   if (const auto& saved = impl->config.restore) {
     auto caps = impl->state_caps();
@@ -273,7 +268,7 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   if (auto st = write_boot_tables(mem, impl->config.mode); !st) return st.error();
   for (unsigned i = 0; i < impl->config.vcpus.size(); ++i) {
     std::optional<Vcpu> created;
-    if (adopt) created.emplace(std::move(prepared_vcpus[i]));
+    if (adopt) created.emplace(std::move(taken.vcpus[i]));
     if (auto st = impl->setup_vcpu(i, std::move(created)); !st) return st.error();
   }
   return std::unique_ptr<Machine>(new Machine(std::move(impl)));
