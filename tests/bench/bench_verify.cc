@@ -69,21 +69,6 @@ struct Stats {
   int exit_code = -1;
 };
 
-Stats repeat(const std::vector<std::string>& argv, int runs) {
-  std::vector<double> ms;
-  Stats st;
-  for (int i = 0; i < runs; ++i) {
-    Spawned s = spawn(argv);
-    ms.push_back(s.ms);
-    st.rss_kib = std::max(st.rss_kib, s.max_rss_kib);
-    st.exit_code = s.exit_code;
-  }
-  std::sort(ms.begin(), ms.end());
-  st.min = ms.front();
-  st.median = ms[ms.size() / 2];
-  return st;
-}
-
 // The commands in turn, `runs` rounds: wall times here drift by 30% from minute to minute, so a
 // ratio is only fair between commands measured side by side.
 std::vector<Stats> repeat_interleaved(const std::vector<std::vector<std::string>>& argvs, int runs) {
@@ -136,7 +121,7 @@ size_t probe_cpuids() {
 
 void whole_process(const std::string& binary, const std::string& floor, int runs) {
   std::printf("1. whole process (%d runs each, verify and its floors in turn; min / median wall ms; peak RSS)\n", runs);
-  Stats version = repeat({binary, "--version"}, runs);
+  Stats version = repeat_interleaved({{binary, "--version"}}, runs)[0];
   std::printf("   cpumodel --version                 %7.2f / %7.2f ms   %6ld KiB\n", version.min, version.median,
               version.rss_kib);
   size_t cpuids = probe_cpuids();
