@@ -183,6 +183,47 @@ TEST(VerifyKvm, APreparedVmIsAdoptedWhenItFitsAndClosedWhenNot) {
   }
 }
 
+// `verify` hands the probe VM to a Teardown once the records are read, and compares and prints
+// while it is destroyed. The records are the same; the VM's descriptors are gone once wait()
+// (or the destructor) returns.
+TEST(VerifyKvm, ATeardownDestroysTheProbeVmOnItsOwnThreadAndWaitsForIt) {
+  REQUIRE_KVM();
+  CpuidTable t = test_table();
+  std::vector<CpuidTable> tables = {t, t};
+  std::vector<uint32_t> ids = {0, 1};
+  size_t fds = open_fds();
+  auto plain = run_probe(tables, ids, {});
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(open_fds(), fds);
+  for (int round = 0; round < 3; ++round) {
+    Teardown teardown;
+    ProbeOptions o;
+    o.teardown = &teardown;
+    auto run = run_probe(tables, ids, o);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_EQ(run->records.size(), plain->records.size());
+    for (size_t v = 0; v < 2; ++v) {
+      ASSERT_EQ(run->records[v].size(), plain->records[v].size()) << "vCPU " << v;
+      for (size_t i = 0; i < plain->records[v].size(); ++i) {
+        EXPECT_EQ(run->records[v][i].leaf, plain->records[v][i].leaf);
+        EXPECT_EQ(run->records[v][i].eax, plain->records[v][i].eax);
+        EXPECT_EQ(run->records[v][i].edx, plain->records[v][i].edx);
+      }
+    }
+    if (round == 0) {
+      teardown.wait();
+      EXPECT_EQ(open_fds(), fds);
+      teardown.wait();  // nothing left: returns at once
+    }
+    // Rounds 1 and 2: the destructor waits.
+  }
+  EXPECT_EQ(open_fds(), fds);
+  Teardown idle;
+  idle.dispose(nullptr);  // nothing to destroy
+  idle.wait();
+  EXPECT_EQ(open_fds(), fds);
+}
+
 TEST(VerifyKvm, EveryVcpuIsReportedWithItsThreadAndPin) {
   REQUIRE_KVM();
   CpuidTable t = test_table();

@@ -276,6 +276,23 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
 
 Machine::Machine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Machine::~Machine() = default;
+
+Teardown::~Teardown() { wait(); }
+
+void Teardown::dispose(std::unique_ptr<Machine> machine) {
+  if (!machine) return;
+  try {
+    threads_.emplace_back([m = std::move(machine)]() mutable { m.reset(); });
+  } catch (const std::exception&) {
+    // No thread (or no room to note it): the lambda holding the machine is destroyed here, and
+    // the machine with it, in this thread.
+  }
+}
+
+void Teardown::wait() {
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
 const GuestMemory& Machine::memory() const { return impl_->ram->memory(); }
 Backend Machine::backend() const { return impl_->kvm.backend(); }
 

@@ -162,7 +162,10 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
     if (!recs) return recs.error();
     run.records.push_back(std::move(*recs));
   }
-  machine->reset();
+  if (options.teardown)
+    options.teardown->dispose(std::move(*machine));
+  else
+    machine->reset();
   run.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return run;
 }

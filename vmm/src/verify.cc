@@ -155,6 +155,12 @@ CpuidTable host_cpuid_for(const CpuidTable& like, const CpuidTable* known) {
 }
 
 Result<HostProfile> kvm_host_profile(const std::string& device) {
+  auto host = kvm_support_profile(device);
+  if (host) host->cpuid = enumerate_cpuid(HostCpuidSource());
+  return host;
+}
+
+Result<HostProfile> kvm_support_profile(const std::string& device) {
   auto kvm = Kvm::open(device);
   if (!kvm) return kvm.error();
   auto supported = kvm->supported_cpuid();
@@ -163,7 +169,6 @@ Result<HostProfile> kvm_host_profile(const std::string& device) {
   host.name = "this host";
   host.source = device;
   host.format = "probe";
-  host.cpuid = enumerate_cpuid(HostCpuidSource());
   host.kvm_cpuid = std::move(*supported);
   host.facts["kvm_backend"] = backend_name(kvm->backend());
   return host;
@@ -181,6 +186,7 @@ Result<VerifyReport> verify_guest(const GuestCpuid& guest, const VerifyOptions& 
   po.pins = options.pins;
   po.on_vcpu_exit = options.on_vcpu_exit;
   po.prepared = options.prepared;
+  po.teardown = options.teardown;
   auto run = run_probe(guest.tables, apic_ids, po);
   if (!run) return run.error();
 

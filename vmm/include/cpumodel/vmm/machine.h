@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cpumodel/cpuid/result.h"
@@ -140,6 +141,23 @@ class Machine {
   struct Impl;
   explicit Machine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Destroys machines on a thread of its own, so that the caller can go on (compare, print) while
+// KVM tears each VM down: ~0.4 ms per VM on kvm_pvm (static-key text patching for its vCPUs,
+// debugfs). Its destructor waits for every one, so no VM outlives it. One owner thread; when no
+// thread can be started, the machine is destroyed in the caller.
+class Teardown {
+ public:
+  Teardown() = default;
+  ~Teardown();
+  Teardown(const Teardown&) = delete;
+  Teardown& operator=(const Teardown&) = delete;
+  void dispose(std::unique_ptr<Machine> machine);
+  void wait();  // every machine given so far is destroyed when this returns
+
+ private:
+  std::vector<std::thread> threads_;
 };
 
 // Multi-line register dump (RIP, RSP, GPRs, CR0/CR3/CR4/EFER, CS) of one vCPU.

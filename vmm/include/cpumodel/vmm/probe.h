@@ -66,6 +66,7 @@ struct ProbeOptions {
   PinMap pins;                                   // checked by the caller (check_pin_map)
   std::function<void(unsigned, pid_t)> on_vcpu_exit;
   std::shared_ptr<PreparedVm> prepared;          // made ahead with probe_ram_size (machine.h)
+  Teardown* teardown = nullptr;                  // destroys the VM once read, if given (machine.h)
 };
 
 // The RAM the probe VM gets for `vcpus` vCPUs and up to 256 queries each (the catalog's models
@@ -75,7 +76,7 @@ uint64_t probe_ram_size(unsigned vcpus);
 struct ProbeRun {
   MachineReport machine;                          // backend, threads, ends, timings
   std::vector<std::vector<ProbeRecord>> records;  // per vCPU, in the order the guest ran them
-  double total_ms = 0;                            // VM creation to teardown
+  double total_ms = 0;                            // VM creation to teardown (to handing it to `teardown`)
 };
 
 // Runs the probe on one vCPU per table (KVM vCPU id = apic_ids[i]). A vCPU that does not finish

@@ -75,7 +75,7 @@ struct VerifyReport {
   CpuMode mode = CpuMode::kLong64;
   bool identical = true;
   std::vector<VcpuVerify> vcpus;
-  double vm_ms = 0;       // VM creation to teardown
+  double vm_ms = 0;       // VM creation to teardown (ProbeRun::total_ms)
 };
 
 struct VerifyOptions {
@@ -88,6 +88,7 @@ struct VerifyOptions {
   // is itself a VM: ~2.2 us on kvm_pvm's host). Keys it lacks are read with the instruction.
   const CpuidTable* host_cpuid = nullptr;
   std::shared_ptr<PreparedVm> prepared;  // the probe VM made ahead (prepare_vm, probe_ram_size)
+  Teardown* teardown = nullptr;          // destroys the probe VM while the caller goes on (machine.h)
 };
 
 // Runs the probe with the guest's tables (one per vCPU, as build_guest_cpuid produced them).
@@ -96,6 +97,10 @@ Result<VerifyReport> verify_guest(const GuestCpuid& guest, const VerifyOptions& 
 // This host as a VMM sees it, for building the guest tables: the CPUID instruction's table and
 // KVM_GET_SUPPORTED_CPUID, facts["kvm_backend"]. Exit 3 when /dev/kvm cannot be used.
 Result<HostProfile> kvm_host_profile(const std::string& device = default_kvm_device());
+// KVM's half of it alone: KVM_GET_SUPPORTED_CPUID and the backend, with `cpuid` left empty for the
+// caller to fill with enumerate_cpuid(HostCpuidSource()), which may run on another thread meanwhile
+// (on a host that is itself a VM each CPUID traps, ~1.5 us: ~0.15 ms for a whole table).
+Result<HostProfile> kvm_support_profile(const std::string& device = default_kvm_device());
 
 // The host's own CPUID (the cpuid instruction here), for "forced" attribution; keys `known` has
 // are taken from it.
