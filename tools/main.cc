@@ -1,11 +1,11 @@
 // cpumodel: one executable, subcommands like git/virsh. Dispatch only; each subcommand lives in
 // its own cmd_*.cc and the work in the libraries.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <malloc.h>
-
+#include <cstdlib>
 #include <iostream>
 
 #include "command.h"
@@ -117,6 +117,35 @@ std::vector<std::string> qemu_aliases(std::vector<std::string> args) {
 
 }  // namespace cpumodel::tools
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// A command returns once it has written its output and released what it made (files renamed,
+// sockets removed, VMs closed, threads joined). What exit() would do after that is free memory the
+// kernel takes back anyway, the static tables' among it: ~0.1-0.2 ms of a 4 ms `verify`. So the
+// streams are flushed and the process leaves without it. Sanitizer builds exit normally, for
+// LeakSanitizer's check at exit.
+int leave(int code) {
+  if (kSanitized) return code;
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace cpumodel::tools;
   // One malloc arena for every thread: a vCPU thread's first allocation would otherwise map (and
@@ -137,6 +166,6 @@ int main(int argc, char** argv) {
     return cpumodel::kExitOk;
   }
   for (const auto& c : commands())
-    if (args[0] == c.name) return run_command(c, std::vector<std::string>(args.begin() + 1, args.end()));
+    if (args[0] == c.name) return leave(run_command(c, std::vector<std::string>(args.begin() + 1, args.end())));
   return fail("unknown command '" + args[0] + "' (see 'cpumodel --help')");
 }
