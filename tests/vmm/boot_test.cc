@@ -121,6 +121,39 @@ TEST(Probe, CodeIsAssembledForBothModes) {
   EXPECT_NE(c32[0], 0x67);
 }
 
+// The query code is CPUMODEL_PROBE_UNROLL copies of one length; a vCPU starts at the copy that
+// leaves the first pass's queries, with ESI moved back by the copies skipped (guest_abi.h).
+TEST(Probe, EntryStartsTheUnrolledBlockWhereTheFirstPassIsLeft) {
+  constexpr size_t kUnroll = CPUMODEL_PROBE_UNROLL;
+  ProbePlan plan;
+  plan.queries.resize(10);
+  ProbeLayout l = probe_layout(plan, 2);
+  for (CpuMode mode : {CpuMode::kLong64, CpuMode::kProtected32}) {
+    auto code = probe_code(mode);
+    ProbeEntry none = probe_entry(mode, l, 0, 1);
+    ProbeEntry one = probe_entry(mode, l, 1, 1);
+    ProbeEntry full = probe_entry(mode, l, kUnroll, 1);
+    // One copy's length, and the block's start and end in guest memory.
+    uint64_t copy = none.rip - one.rip;
+    ASSERT_GT(copy, 8u);
+    uint64_t block = none.rip - kUnroll * copy;
+    EXPECT_GE(block, BootLayout::kCode);
+    EXPECT_LT(none.rip, BootLayout::kCode + code.size());
+    EXPECT_EQ(full.rip, block);
+    EXPECT_EQ(full.rsi, l.results_of(1));
+    EXPECT_EQ(none.rsi, l.results_of(1) - kUnroll * sizeof(ProbeRecord));
+    for (size_t n : {size_t{1}, size_t{7}, kUnroll - 1, kUnroll, kUnroll + 1, 2 * kUnroll, 2 * kUnroll + 5, size_t{5000}}) {
+      ProbeEntry e = probe_entry(mode, l, n, 0);
+      size_t first = n - e.rbp * kUnroll;
+      EXPECT_GE(first, 1u) << n;
+      EXPECT_LE(first, kUnroll) << n;
+      EXPECT_EQ(e.rip, block + (kUnroll - first) * copy) << n;
+      EXPECT_EQ(e.rsi + (kUnroll - first) * sizeof(ProbeRecord), l.results_of(0)) << n;
+    }
+    EXPECT_EQ(none.rbp, 0u);
+  }
+}
+
 TEST(Probe, ModeFollowsLm) {
   CpuidTable t;
   EXPECT_EQ(probe_mode(t), CpuMode::kProtected32);

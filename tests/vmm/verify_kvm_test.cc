@@ -12,6 +12,8 @@
 #include <set>
 #include <tuple>
 
+#include "cpumodel/vmm/guest_abi.h"
+#include "cpumodel/vmm/probe.h"
 #include "cpumodel/vmm/verify.h"
 
 namespace cpumodel::vmm {
@@ -180,6 +182,41 @@ TEST(VerifyKvm, APreparedVmIsAdoptedWhenItFitsAndClosedWhenNot) {
     EXPECT_LT(open_fds(), held);  // closed by the run, though `other` still holds it
     other.prepared.reset();
     EXPECT_EQ(open_fds(), fds);
+  }
+}
+
+// The probe runs its queries in unrolled blocks of CPUMODEL_PROBE_UNROLL (guest_abi.h), starting
+// the first block part-way. A table of 200 subleaves of leaf 4 makes more queries than one block
+// holds: every query is run once, in order, with the registers KVM was given, in both modes.
+TEST(VerifyKvm, QueriesBeyondOneUnrolledBlockAreEachRunOnceInOrder) {
+  REQUIRE_KVM();
+  for (bool lm : {true, false}) {
+    CpuidTable t = test_table();
+    t.set_bit(0x80000001, 0, Reg::kEdx, 29, lm);
+    for (uint32_t sub = 0; sub < 200; ++sub) t.set(4, sub, CpuidRegs{0x4000 + sub, 0x5000 + sub, sub, 0x70000 + sub});
+    std::vector<CpuidTable> tables = {t, t};
+    std::vector<uint32_t> ids = {0, 1};
+    ProbePlan plan = probe_plan(tables);
+    ASSERT_GT(plan.queries.size(), size_t{CPUMODEL_PROBE_UNROLL});
+    auto run = run_probe(tables, ids, {});
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    EXPECT_EQ(run->machine.mode, lm ? CpuMode::kLong64 : CpuMode::kProtected32);
+    for (size_t v = 0; v < 2; ++v) {
+      const auto& recs = run->records[v];
+      ASSERT_GE(recs.size(), plan.queries.size()) << "vCPU " << v;
+      for (size_t q = 0; q < plan.queries.size(); ++q) {
+        ASSERT_EQ(recs[q].leaf, plan.queries[q].leaf) << "record " << q;
+        ASSERT_EQ(recs[q].subleaf, plan.queries[q].subleaf) << "record " << q;
+        if (recs[q].leaf == 4) {
+          uint32_t sub = recs[q].subleaf;
+          EXPECT_EQ(recs[q].regs(), (CpuidRegs{0x4000 + sub, 0x5000 + sub, sub, 0x70000 + sub})) << "subleaf " << sub;
+        }
+      }
+      // After the queries only the range scans, each a leaf the queries did not have.
+      std::set<CpuidKey> queried(plan.queries.begin(), plan.queries.end());
+      for (size_t r = plan.queries.size(); r < recs.size(); ++r)
+        EXPECT_FALSE(queried.count(CpuidKey{recs[r].leaf, recs[r].subleaf})) << "record " << r;
+    }
   }
 }
 

@@ -9,6 +9,8 @@
 
 extern "C" const uint8_t cpumodel_probe64_begin[], cpumodel_probe64_end[];
 extern "C" const uint8_t cpumodel_probe32_begin[], cpumodel_probe32_end[];
+extern "C" const uint8_t cpumodel_probe64_queries[], cpumodel_probe64_queries_end[];
+extern "C" const uint8_t cpumodel_probe32_queries[], cpumodel_probe32_queries_end[];
 
 namespace cpumodel::vmm {
 namespace {
@@ -25,6 +27,23 @@ std::span<const uint8_t> probe_code(CpuMode mode) {
   if (mode == CpuMode::kLong64)
     return {cpumodel_probe64_begin, static_cast<size_t>(cpumodel_probe64_end - cpumodel_probe64_begin)};
   return {cpumodel_probe32_begin, static_cast<size_t>(cpumodel_probe32_end - cpumodel_probe32_begin)};
+}
+
+ProbeEntry probe_entry(CpuMode mode, const ProbeLayout& layout, size_t queries, unsigned vcpu) {
+  bool long64 = mode == CpuMode::kLong64;
+  const uint8_t* begin = long64 ? cpumodel_probe64_begin : cpumodel_probe32_begin;
+  const uint8_t* block = long64 ? cpumodel_probe64_queries : cpumodel_probe32_queries;
+  const uint8_t* block_end = long64 ? cpumodel_probe64_queries_end : cpumodel_probe32_queries_end;
+  constexpr size_t kUnroll = CPUMODEL_PROBE_UNROLL;
+  size_t copy_size = static_cast<size_t>(block_end - block) / kUnroll;  // every copy the same (probe_guest.S)
+  size_t more_blocks = queries == 0 ? 0 : (queries - 1) / kUnroll;
+  size_t first_pass = queries - more_blocks * kUnroll;  // 1..kUnroll, or 0
+  size_t skipped = kUnroll - first_pass;                // copies the first pass starts after
+  ProbeEntry e;
+  e.rip = BootLayout::kCode + static_cast<uint64_t>(block - begin) + skipped * copy_size;
+  e.rsi = layout.results_of(vcpu) - skipped * sizeof(ProbeRecord);
+  e.rbp = more_blocks;
+  return e;
 }
 
 CpuMode probe_mode(const CpuidTable& table) {
@@ -135,9 +154,12 @@ Result<ProbeRun> run_probe(std::span<const CpuidTable> tables, std::span<const u
     vc.apic_id = apic_ids[i];
     vc.cpuid = tables[i];
     if (auto it = options.pins.find(i); it != options.pins.end()) vc.pin = it->second;
+    ProbeEntry entry = probe_entry(config.mode, layout, plan.queries.size(), i);
+    vc.rip = entry.rip;
     vc.rdi = layout.queries;
     vc.rsp = layout.queries;  // the probe reads its range starts through ESP (guest_abi.h)
-    vc.rsi = layout.results_of(i);
+    vc.rsi = entry.rsi;
+    vc.rbp = entry.rbp;
     config.vcpus.push_back(std::move(vc));
   }
   auto machine = Machine::create(std::move(config));

@@ -41,25 +41,34 @@
 6:
 .endm
 
-.macro PROBE_BODY
-  /* The queries: the VMM wrote each one's leaf and subleaf into its record, so a query costs
-     ten instructions (on kvm_pvm every guest instruction is emulated: 17 before, ~1.5 us each). */
-  imull $CPUMODEL_PROBE_RECORD_SIZE, (%edi), %ebp
-  addl %esi, %ebp                       /* the end of the query records */
-  cmpl %ebp, %esi
-  jae 2f
-1:
-  movl (%esi), %eax
-  movl 4(%esi), %ecx
+/* Query \k of a block: its leaf and subleaf were written by the VMM into its record, the guest
+   fills in the registers. Every copy has the same length (32-bit displacements throughout), so
+   the VMM can start a block at any copy. */
+.macro QUERY k
+  {disp32} movl (CPUMODEL_PROBE_RECORD_SIZE * \k)(%esi), %eax
+  {disp32} movl (CPUMODEL_PROBE_RECORD_SIZE * \k + 4)(%esi), %ecx
   cpuid
-  movl %eax, 8(%esi)
-  movl %ebx, 12(%esi)
-  movl %ecx, 16(%esi)
-  movl %edx, 20(%esi)
-  addl $CPUMODEL_PROBE_RECORD_SIZE, %esi
-  cmpl %ebp, %esi
-  jb 1b
-2:
+  {disp32} movl %eax, (CPUMODEL_PROBE_RECORD_SIZE * \k + 8)(%esi)
+  {disp32} movl %ebx, (CPUMODEL_PROBE_RECORD_SIZE * \k + 12)(%esi)
+  {disp32} movl %ecx, (CPUMODEL_PROBE_RECORD_SIZE * \k + 16)(%esi)
+  {disp32} movl %edx, (CPUMODEL_PROBE_RECORD_SIZE * \k + 20)(%esi)
+.endm
+
+.macro PROBE_BODY bits
+  /* The queries, unrolled: seven instructions each (on kvm_pvm every guest instruction is
+     emulated, ~1-1.5 us each; a loop cost ten per query). The VMM starts the vCPU at the copy
+     that makes the rest of the block run exactly the first pass's queries, with ESI moved back
+     to match, and EBP = how many whole blocks follow (guest_abi.h). */
+cpumodel_probe\bits\()_queries:
+  .set query_index, 0
+  .rept CPUMODEL_PROBE_UNROLL
+  QUERY query_index
+  .set query_index, query_index + 1
+  .endr
+cpumodel_probe\bits\()_queries_end:
+  addl $(CPUMODEL_PROBE_RECORD_SIZE * CPUMODEL_PROBE_UNROLL), %esi
+  subl $1, %ebp
+  jns cpumodel_probe\bits\()_queries
   PROBE_RANGE 0, 0x00000000
   PROBE_RANGE 1, 0x40000000
   PROBE_RANGE 2, 0x80000000
@@ -74,15 +83,16 @@
 
   .section .rodata.cpumodel_probe, "a"
   .globl cpumodel_probe64_begin, cpumodel_probe64_end, cpumodel_probe32_begin, cpumodel_probe32_end
+  .globl cpumodel_probe64_queries, cpumodel_probe64_queries_end, cpumodel_probe32_queries, cpumodel_probe32_queries_end
 
   .code64
 cpumodel_probe64_begin:
-  PROBE_BODY
+  PROBE_BODY 64
 cpumodel_probe64_end:
 
   .code32
 cpumodel_probe32_begin:
-  PROBE_BODY
+  PROBE_BODY 32
 cpumodel_probe32_end:
 
   .code64

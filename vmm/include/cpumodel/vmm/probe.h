@@ -54,6 +54,14 @@ struct ProbeLayout {
 };
 ProbeLayout probe_layout(const ProbePlan& plan, unsigned vcpu_count);
 
+// How vCPU `vcpu` enters the probe for `queries` queries (guest_abi.h): RIP at the copy of the
+// unrolled query code that starts the first pass, ESI moved back to match it, EBP = whole blocks
+// after the first pass.
+struct ProbeEntry {
+  uint64_t rip = 0, rsi = 0, rbp = 0;
+};
+ProbeEntry probe_entry(CpuMode mode, const ProbeLayout& layout, size_t queries, unsigned vcpu);
+
 // Writes the code, the header, and each query's leaf and subleaf into every vCPU's first records.
 Status load_probe(const GuestMemory& mem, CpuMode mode, const ProbeLayout& layout, const ProbePlan& plan);
 // The records vCPU `vcpu` wrote; `end` is the address it wrote to the done port.
