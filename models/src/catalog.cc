@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -368,18 +369,67 @@ bool compiled_catalog_disabled() {
 
 void Catalog::register_compiled(std::string_view blob) { compiled_blobs().push_back(blob); }
 
+struct Catalog::Lazy {
+  detail::CompiledCatalog compiled;
+  std::mutex mu;
+  std::vector<std::unique_ptr<ModelEntry>> one;  // decoded by find(), entry by entry
+  std::vector<ModelEntry> all;                   // decoded by entries(), all at once
+  bool all_decoded = false;
+
+  // An entry whose bytes do not decode (only a damaged executable could hold one) is its names alone.
+  ModelEntry decode(size_t i) const {
+    if (auto e = compiled.entry(i)) return std::move(*e);
+    const detail::CompiledName& n = compiled.name(i);
+    ModelEntry e;
+    e.name = n.name;
+    e.alias = n.alias;
+    e.base_name = n.base_name;
+    e.kind = n.kind;
+    e.version = n.version;
+    e.is_default_version = n.is_default_version;
+    return e;
+  }
+  const ModelEntry* get(size_t i) {
+    std::lock_guard lock(mu);
+    if (all_decoded) return &all[i];
+    if (!one[i]) one[i] = std::make_unique<ModelEntry>(decode(i));
+    return one[i].get();
+  }
+  const std::vector<ModelEntry>& everything() {
+    std::lock_guard lock(mu);
+    if (!all_decoded) {
+      all.reserve(compiled.size());
+      for (size_t i = 0; i < compiled.size(); ++i) all.push_back(one[i] ? *one[i] : decode(i));
+      all_decoded = true;
+    }
+    return all;
+  }
+};
+
+const std::vector<ModelEntry>& Catalog::entries() const { return lazy_ ? lazy_->everything() : entries_; }
+
 Result<std::string> Catalog::compile() const {
-  return detail::encode_compiled_catalog(entries_, files_, files_fingerprint_);
+  return detail::encode_compiled_catalog(entries(), files_, files_fingerprint_);
 }
 
 void Catalog::build_index() {
   names_.clear();
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    const ModelEntry& e = entries_[i];
-    names_.push_back({lower(e.name), i});
-    if (!e.alias.empty()) names_.push_back({lower(e.alias), i});
-    if (e.kind == ModelEntry::Kind::kModel && e.version && e.is_default_version)
-      names_.push_back({lower(e.base_name), i});
+  auto add = [&](std::string_view name, std::string_view alias, std::string_view base_name, ModelEntry::Kind kind,
+                 uint32_t version, bool is_default_version, size_t i) {
+    names_.push_back({lower(name), i});
+    if (!alias.empty()) names_.push_back({lower(alias), i});
+    if (kind == ModelEntry::Kind::kModel && version && is_default_version) names_.push_back({lower(base_name), i});
+  };
+  if (lazy_) {
+    for (size_t i = 0; i < lazy_->compiled.size(); ++i) {
+      const detail::CompiledName& n = lazy_->compiled.name(i);
+      add(n.name, n.alias, n.base_name, n.kind, n.version, n.is_default_version, i);
+    }
+  } else {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      const ModelEntry& e = entries_[i];
+      add(e.name, e.alias, e.base_name, e.kind, e.version, e.is_default_version, i);
+    }
   }
   std::sort(names_.begin(), names_.end());
 }
@@ -408,8 +458,10 @@ Result<Catalog> Catalog::load(const std::vector<std::string>& dirs) {
     cat.files_fingerprint_ = detail::files_fingerprint(cat.files_, contents);
     if (!compiled_catalog_disabled()) {
       for (std::string_view blob : compiled_blobs()) {
-        if (auto entries = detail::decode_compiled_catalog(blob, cat.files_, cat.files_fingerprint_)) {
-          cat.entries_ = std::move(*entries);
+        if (auto compiled = detail::CompiledCatalog::open(blob, cat.files_, cat.files_fingerprint_)) {
+          cat.lazy_ = std::make_shared<Lazy>();
+          cat.lazy_->one.resize(compiled->size());
+          cat.lazy_->compiled = std::move(*compiled);
           cat.from_compiled_ = true;
           cat.build_index();
           return cat;
@@ -461,7 +513,7 @@ const ModelEntry* Catalog::find(std::string_view name) const {
   std::string key = lower(name);
   auto it = std::lower_bound(names_.begin(), names_.end(), std::make_pair(key, size_t(0)));
   if (it == names_.end() || it->first != key) return nullptr;
-  return &entries_[it->second];
+  return lazy_ ? lazy_->get(it->second) : &entries_[it->second];
 }
 
 std::string Catalog::unknown_model_message(std::string_view name) const {
@@ -472,7 +524,7 @@ std::string Catalog::unknown_model_message(std::string_view name) const {
     size_t d = Builder::distance(n, lower(name));
     if (d < best_d) {
       best_d = d;
-      const ModelEntry& e = entries_[i];
+      const ModelEntry& e = entries()[i];
       best = lower(e.name) == n ? e.name : lower(e.alias) == n ? e.alias : e.base_name;
     }
   }
@@ -482,7 +534,7 @@ std::string Catalog::unknown_model_message(std::string_view name) const {
 
 std::vector<std::pair<std::string, std::string>> Catalog::unversioned_names() const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& e : entries_)
+  for (const auto& e : entries())
     if (e.kind == ModelEntry::Kind::kModel && e.version && e.is_default_version) out.push_back({e.base_name, e.name});
   return out;
 }
@@ -491,14 +543,14 @@ std::vector<const ModelEntry*> Catalog::versions_of(std::string_view name) const
   std::vector<const ModelEntry*> out;
   const ModelEntry* e = find(name);
   if (!e) return out;
-  for (const auto& x : entries_)
+  for (const auto& x : entries())
     if (x.base_name == e->base_name) out.push_back(&x);
   return out;
 }
 
 const ModelEntry* Catalog::recognise(std::string_view vendor, unsigned family, unsigned model, unsigned stepping) const {
   const ModelEntry* best = nullptr;
-  for (const auto& e : entries_) {
+  for (const auto& e : entries()) {
     if (!e.is_default_version) continue;
     for (const auto& s : e.signatures)
       if (s.matches(vendor, family, model, stepping) && (!best || e.generation > best->generation)) best = &e;

@@ -6,7 +6,9 @@
 // (an edited file, a user's --models-dir) is parsed from YAML as before.
 //
 // Format (little-endian): "CPMCAT\0" kFormatVersion, dictionary fingerprint (u64), files
-// fingerprint (u64), file count + base names, entry count, entries. Strings are u32 length +
+// fingerprint (u64), file count + base names, entry count, the directory (per entry: name, alias,
+// base name, kind (u8), version (u32), default version (u8), byte length (u32)), then the entries
+// one after another, so that one can be decoded without the others. Strings are u32 length +
 // bytes; a build-time file path inside a string is stored as "\x01" + file index so `source`
 // ("file:line") names the files the catalog was loaded from, wherever they are installed.
 #include "compiled_catalog.h"
@@ -19,7 +21,7 @@ namespace cpumodel::detail {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'P', 'M', 'C', 'A', 'T', '\0', '\0'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 constexpr char kPathMark = '\x01';
 
 #if defined(__x86_64__) && defined(__GLIBCXX__)
@@ -99,6 +101,7 @@ class Reader {
   Reader(std::string_view in, const std::vector<std::string>& files) : in_(in), files_(files) {}
   bool ok() const { return ok_; }
   bool done() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
   uint8_t u8() {
     if (pos_ + 1 > in_.size()) return fail(), 0;
     return static_cast<uint8_t>(in_[pos_++]);
@@ -321,14 +324,28 @@ Result<std::string> encode_compiled_catalog(const std::vector<ModelEntry>& entri
   w.u32(static_cast<uint32_t>(paths.size()));
   for (const auto& p : paths) w.raw(base_name(p));
   w.u32(static_cast<uint32_t>(entries.size()));
-  for (const auto& e : entries)
-    if (auto st = write_entry(w, e); !st) return st.error();
-  return w.take();
+  std::vector<std::string> bodies;
+  for (const auto& e : entries) {
+    Writer body(paths);
+    if (auto st = write_entry(body, e); !st) return st.error();
+    bodies.push_back(body.take());
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ModelEntry& e = entries[i];
+    for (const std::string* s : {&e.name, &e.alias, &e.base_name})
+      if (auto st = w.str(*s); !st) return st.error();
+    w.u8(static_cast<uint8_t>(e.kind));
+    w.u32(e.version);
+    w.u8(e.is_default_version);
+    w.u32(static_cast<uint32_t>(bodies[i].size()));
+  }
+  std::string out = w.take();
+  for (const auto& b : bodies) out += b;
+  return out;
 }
 
-std::optional<std::vector<ModelEntry>> decode_compiled_catalog(std::string_view blob,
-                                                               const std::vector<std::string>& paths,
-                                                               uint64_t files_fp) {
+std::optional<CompiledCatalog> CompiledCatalog::open(std::string_view blob, const std::vector<std::string>& paths,
+                                                     uint64_t files_fp) {
   Reader r(blob, paths);
   for (char c : kMagic)
     if (r.u8() != static_cast<uint8_t>(c)) return std::nullopt;
@@ -337,9 +354,53 @@ std::optional<std::vector<ModelEntry>> decode_compiled_catalog(std::string_view 
   if (!r.ok() || nfiles != paths.size()) return std::nullopt;
   for (uint32_t i = 0; i < nfiles; ++i)
     if (r.raw() != base_name(paths[i])) return std::nullopt;
-  std::vector<ModelEntry> entries(r.count(64));
-  for (auto& e : entries) e = read_entry(r);
+  CompiledCatalog c;
+  c.blob_ = blob;
+  c.paths_ = paths;
+  c.names_.resize(r.count(22));
+  std::vector<size_t> lengths;
+  for (CompiledName& n : c.names_) {
+    for (std::string_view* s : {&n.name, &n.alias, &n.base_name}) {
+      *s = r.raw();
+      if (s->find(kPathMark) != std::string_view::npos) return std::nullopt;  // names hold no paths
+    }
+    n.kind = static_cast<ModelEntry::Kind>(r.u8() % 4);
+    n.version = r.u32();
+    n.is_default_version = r.flag();
+    lengths.push_back(r.u32());
+  }
+  if (!r.ok()) return std::nullopt;
+  // The entries fill the rest of the blob exactly.
+  size_t at = blob.size() - r.remaining();
+  for (size_t len : lengths) {
+    if (len > blob.size() - at) return std::nullopt;
+    c.spans_.push_back({at, len});
+    at += len;
+  }
+  if (at != blob.size()) return std::nullopt;
+  return c;
+}
+
+std::optional<ModelEntry> CompiledCatalog::entry(size_t i) const {
+  if (i >= spans_.size()) return std::nullopt;
+  Reader r(blob_.substr(spans_[i].first, spans_[i].second), paths_);
+  ModelEntry e = read_entry(r);
   if (!r.ok() || !r.done()) return std::nullopt;
+  return e;
+}
+
+std::optional<std::vector<ModelEntry>> decode_compiled_catalog(std::string_view blob,
+                                                               const std::vector<std::string>& paths,
+                                                               uint64_t files_fp) {
+  auto c = CompiledCatalog::open(blob, paths, files_fp);
+  if (!c) return std::nullopt;
+  std::vector<ModelEntry> entries;
+  entries.reserve(c->size());
+  for (size_t i = 0; i < c->size(); ++i) {
+    auto e = c->entry(i);
+    if (!e) return std::nullopt;
+    entries.push_back(std::move(*e));
+  }
   return entries;
 }
 

@@ -6,7 +6,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "run_capture.h"
 #include "test_util.h"
@@ -129,6 +132,87 @@ TEST(CompiledCatalog, GivesExactlyWhatTheYamlGives) {
   EXPECT_FALSE(off->from_compiled());
 }
 
+// A compiled catalog decodes an entry when find() first returns it, and all of them when
+// entries() is first asked; the two give the same entries, from several threads at once. An
+// entry whose bytes are damaged is its names alone; a damaged directory is not used at all.
+TEST(CompiledCatalog, DecodesEntriesWhenAskedTheSameFromAnyThread) {
+  TempDir dir;
+  std::string models = copy_models(dir);
+  // A file of its own (a comment added), so that only the blobs made here match it.
+  std::string first_file = models + "/" + fs::path(*Catalog::load({models})->files().begin()).filename().string();
+  std::ofstream(first_file, std::ios::app) << "# lazy decoding test\n";
+  auto parsed = Catalog::load({models});
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  auto blob = parsed->compile();
+  ASSERT_TRUE(blob) << blob.error().message;
+  static std::string damaged_directory, damaged_entry, good;
+  damaged_directory = blob->substr(0, blob->size() - 1);  // the entries no longer fill the blob
+  damaged_entry = *blob;
+  // The last entry ends with its extra properties' count: an impossible one.
+  const ModelEntry& last = parsed->entries().back();
+  ASSERT_TRUE(last.extra_props.empty());
+  damaged_entry.replace(damaged_entry.size() - 4, 4, "\xff\xff\xff\x7f");
+  good = *blob;
+
+  Catalog::register_compiled(damaged_directory);
+  auto skipped = Catalog::load({models});
+  ASSERT_TRUE(skipped) << skipped.error().message;
+  EXPECT_FALSE(skipped->from_compiled());
+
+  Catalog::register_compiled(damaged_entry);
+  auto bad = Catalog::load({models});
+  ASSERT_TRUE(bad) << bad.error().message;
+  EXPECT_TRUE(bad->from_compiled());
+  const ModelEntry* names_only = bad->find(last.name);
+  ASSERT_NE(names_only, nullptr);
+  EXPECT_EQ(names_only->name, last.name);
+  EXPECT_TRUE(names_only->definition.features.empty());
+  EXPECT_TRUE(names_only->source.empty());
+  ASSERT_NE(bad->find("Haswell"), nullptr);  // the others are whole
+  EXPECT_EQ(describe(*bad->find("Haswell")), describe(*parsed->find("Haswell")));
+
+  // A catalog is only from the first blob that matches: make one from the good blob alone.
+  TempDir dir2;
+  std::string models2 = copy_models(dir2);
+  std::ofstream(models2 + "/" + fs::path(first_file).filename().string(), std::ios::app) << "# lazy decoding test 2\n";
+  auto parsed2 = Catalog::load({models2});
+  ASSERT_TRUE(parsed2);
+  static std::string good2;
+  good2 = *parsed2->compile();
+  Catalog::register_compiled(good2);
+  auto lazy = Catalog::load({models2});
+  ASSERT_TRUE(lazy);
+  ASSERT_TRUE(lazy->from_compiled());
+  std::vector<std::string> names;
+  for (const auto& e : parsed2->entries()) {
+    names.push_back(e.name);
+    if (!e.alias.empty()) names.push_back(e.alias);
+  }
+  // Before entries(): each found entry is whole, whichever thread finds it first.
+  std::vector<std::string> seen(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = t % 2; i < names.size(); i += 2) seen[t] += describe(*lazy->find(names[i]));
+    });
+  for (auto& t : threads) t.join();
+  std::string want_even, want_odd;
+  for (size_t i = 0; i < names.size(); ++i) (i % 2 ? want_odd : want_even) += describe(*parsed2->find(names[i]));
+  EXPECT_TRUE(seen[0] == want_even && seen[2] == want_even);  // (not EXPECT_EQ: megabytes of text)
+  EXPECT_TRUE(seen[1] == want_odd && seen[3] == want_odd);
+  // entries() while other threads find: every entry, in order, the same as the YAML's.
+  std::string all;
+  threads.clear();
+  threads.emplace_back([&] { all = describe(*lazy); });
+  for (size_t t = 0; t < 2; ++t)
+    threads.emplace_back([&] {
+      for (const auto& n : names) ASSERT_EQ(lazy->find(n)->name, parsed2->find(n)->name);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(all == describe(*parsed2));
+  EXPECT_EQ(describe(*lazy->find("Haswell")), describe(*parsed2->find("Haswell")));
+  EXPECT_EQ(lazy->versions_of("Haswell").size(), parsed2->versions_of("Haswell").size());
+}
 
 // The real binary, which has the build's compiled catalog linked in: same answers either way.
 TEST(CompiledCatalog, CliAnswersTheSameWithAndWithoutIt) {

@@ -2,6 +2,7 @@
 // (unversioned name -> default version, alias -> version) and expanded from a SPEC.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,7 +96,10 @@ class Catalog {
   // Whether load() took this catalog's entries from a compiled blob.
   bool from_compiled() const { return from_compiled_; }
 
-  const std::vector<ModelEntry>& entries() const { return entries_; }
+  // Every entry. From a compiled catalog, entries are decoded when first needed: find() (and so
+  // expand()) decodes only the entry it returns; this, and the methods that look at every entry,
+  // decode them all once. Safe from several threads.
+  const std::vector<ModelEntry>& entries() const;
   // Versioned name, unversioned name (default version) or alias -> entry.
   const ModelEntry* find(std::string_view name) const;
   // "unknown CPU model 'Haswel' (did you mean 'Haswell'?)"
@@ -121,7 +125,9 @@ class Catalog {
   const std::vector<std::string>& files() const { return files_; }
 
  private:
-  std::vector<ModelEntry> entries_;
+  std::vector<ModelEntry> entries_;  // parsed from YAML; empty while lazy_ holds them
+  struct Lazy;                       // a compiled catalog's entries, decoded as asked
+  std::shared_ptr<Lazy> lazy_;
   std::vector<std::string> files_;
   std::vector<std::pair<std::string, size_t>> names_;  // every accepted name -> entry index, sorted
   Accelerator accel_ = Accelerator::kKvm;
