@@ -9,6 +9,7 @@
 
 #include <cpuid.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -187,6 +188,35 @@ TEST(Machine, GuestRunsOnEveryVcpuInANamedThread) {
   }
   EXPECT_EQ(tids.size(), 3u);
   EXPECT_EQ(tids.count(static_cast<pid_t>(::gettid())), 0u);
+}
+
+// From 4 vCPUs on, create() sets up the second half on a helper thread. Every vCPU is set up as
+// asked (each runs with its own registers), and of several that KVM refuses, the first by index
+// is the one reported, with nothing left open.
+TEST(Machine, VcpusSetUpOnTwoThreadsRunAndTheFirstFailureIsReported) {
+  REQUIRE_KVM();
+  auto r = run_guest(code(guest_done_begin, guest_done_end), 6);
+  ASSERT_EQ(r.vcpus.size(), 6u);
+  EXPECT_TRUE(r.all_done()) << r.failure();
+  for (const auto& v : r.vcpus) EXPECT_EQ(v.done_value, 0x1234u + v.index);
+
+  size_t before = open_fds();
+  CpuidTable too_big = kvm_table();  // KVM takes at most 256 entries (E2BIG)
+  for (uint32_t sub = 0; sub < 300; ++sub) too_big.set(4, sub, CpuidRegs{});
+  for (std::vector<unsigned> bad : {std::vector<unsigned>{4, 5}, std::vector<unsigned>{1, 4}}) {
+    MachineConfig config;
+    for (unsigned i = 0; i < 6; ++i) {
+      VcpuConfig vc;
+      vc.apic_id = i;
+      vc.cpuid = std::find(bad.begin(), bad.end(), i) != bad.end() ? too_big : kvm_table();
+      config.vcpus.push_back(vc);
+    }
+    auto m = Machine::create(std::move(config));
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(m.error().message.find("KVM_SET_CPUID2 (vCPU " + std::to_string(bad[0]) + ","), std::string::npos)
+        << m.error().message;
+    EXPECT_EQ(open_fds(), before);
+  }
 }
 
 TEST(Machine, PinningIsHonoured) {
