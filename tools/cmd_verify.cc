@@ -58,12 +58,12 @@ int run(const po::variables_map& vm) {
   }
   if (auto st = vmm::check_pin_map(options->pins, smp->cpus); !st) return fail(st.error());
   if (vm.count("qmp") && !vm.count("hold")) return fail("verify: --qmp goes with --hold");
-  // The probe VM with its vCPUs, which need no CPUID table, is made on a second thread, while this
-  // one reads the host's CPUID, asks KVM what it supports and loads the catalog (~0.2, ~0.2 and
-  // ~0.3 ms here, cold; the VM ~0.6). The tables wait for the profile and the catalog, and the
-  // run for the VM. A VM that does not fit them in the end (a model with more than 256 queries)
-  // is dropped and made again, and a failure making it ahead is left for the profile, or the
-  // making again, to report. (A third thread was no faster on 2 CPUs.)
+  // The probe VM with its vCPUs, which need no CPUID table, is made on a second thread (~0.5 ms
+  // here), while this one reads the host's CPUID, asks KVM what it supports, loads the catalog
+  // and builds the tables (~0.2, ~0.2, ~0.3 and ~0.1 ms, cold). A VM that does not fit them in
+  // the end (a model with more than 256 queries) is dropped and made again, and a failure making
+  // it ahead is left for the profile, or the making again, to report. (A third thread was no
+  // faster on 2 CPUs.)
   std::vector<uint32_t> apic_ids;
   for (unsigned i = 0; i < smp->cpus; ++i) apic_ids.push_back(apic_id_of(*smp, i));
   std::shared_ptr<vmm::PreparedVm> prepared;
@@ -77,7 +77,6 @@ int run(const po::variables_map& vm) {
   auto host = vmm::kvm_support_profile(options->device);
   auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto cat = host ? Catalog::load_default(dirs) : Result<Catalog>(host.error());
-  if (vm_ahead.valid()) vm_ahead.get();
   if (!host) return fail(host.error());
   if (!cat) return fail(cat.error());
   host->cpuid = std::move(host_cpuid);
@@ -87,7 +86,8 @@ int run(const po::variables_map& vm) {
   auto guest = build_guest_cpuid(x->cpu, *smp, &*host, {});
   if (!guest) return fail(guest.error());
   for (const auto& w : guest->warnings) warn(w);
-  options->host_cpuid = &host->cpuid;  // read once (kvm_host_profile), not again per probed leaf
+  options->host_cpuid = &host->cpuid;  // read once (above), not again per probed leaf
+  if (vm_ahead.valid()) vm_ahead.get();  // (an early return above waits in its destructor)
   options->prepared = std::move(prepared);
   options->teardown = &teardown;
   auto report = vmm::verify_guest(*guest, *options);

@@ -372,11 +372,13 @@ void Catalog::register_compiled(std::string_view blob) { compiled_blobs().push_b
 struct Catalog::Lazy {
   detail::CompiledCatalog compiled;
   std::mutex mu;
-  std::vector<std::unique_ptr<ModelEntry>> one;  // decoded by find(), entry by entry
-  std::vector<ModelEntry> all;                   // decoded by entries(), all at once
+  std::vector<std::unique_ptr<ModelEntry>> one;  // decoded by get(), entry by entry
+  std::vector<ModelEntry> all;                   // decoded by everything(), all at once
   bool all_decoded = false;
 
-  // An entry whose bytes do not decode (only a damaged executable could hold one) is its names alone.
+  // The blob's checksum was verified when it was opened, so an entry fails to decode only if the
+  // codec itself is wrong (compiled_test decodes every entry against the YAML); it is then its
+  // names alone.
   ModelEntry decode(size_t i) const {
     if (auto e = compiled.entry(i)) return std::move(*e);
     const detail::CompiledName& n = compiled.name(i);
@@ -389,10 +391,13 @@ struct Catalog::Lazy {
     e.is_default_version = n.is_default_version;
     return e;
   }
+  // The same object for the same entry every time: decoded on its own, or entries()'s element
+  // when everything was decoded first.
   const ModelEntry* get(size_t i) {
     std::lock_guard lock(mu);
+    if (one[i]) return one[i].get();
     if (all_decoded) return &all[i];
-    if (!one[i]) one[i] = std::make_unique<ModelEntry>(decode(i));
+    one[i] = std::make_unique<ModelEntry>(decode(i));
     return one[i].get();
   }
   const std::vector<ModelEntry>& everything() {
@@ -513,7 +518,7 @@ const ModelEntry* Catalog::find(std::string_view name) const {
   std::string key = lower(name);
   auto it = std::lower_bound(names_.begin(), names_.end(), std::make_pair(key, size_t(0)));
   if (it == names_.end() || it->first != key) return nullptr;
-  return lazy_ ? lazy_->get(it->second) : &entries_[it->second];
+  return entry_at(it->second);
 }
 
 std::string Catalog::unknown_model_message(std::string_view name) const {
@@ -524,8 +529,14 @@ std::string Catalog::unknown_model_message(std::string_view name) const {
     size_t d = Builder::distance(n, lower(name));
     if (d < best_d) {
       best_d = d;
-      const ModelEntry& e = entries()[i];
-      best = lower(e.name) == n ? e.name : lower(e.alias) == n ? e.alias : e.base_name;
+      std::string_view e_name, e_alias, e_base;
+      if (lazy_) {
+        const detail::CompiledName& c = lazy_->compiled.name(i);
+        e_name = c.name, e_alias = c.alias, e_base = c.base_name;
+      } else {
+        e_name = entries_[i].name, e_alias = entries_[i].alias, e_base = entries_[i].base_name;
+      }
+      best = lower(e_name) == n ? e_name : lower(e_alias) == n ? e_alias : e_base;
     }
   }
   if (!best.empty()) msg += " (did you mean '" + best + "'?)";
@@ -539,23 +550,30 @@ std::vector<std::pair<std::string, std::string>> Catalog::unversioned_names() co
   return out;
 }
 
+// find(), versions_of() and recognise() return the same object for the same entry (Lazy::get).
+const ModelEntry* Catalog::entry_at(size_t i) const { return lazy_ ? lazy_->get(i) : &entries_[i]; }
+
 std::vector<const ModelEntry*> Catalog::versions_of(std::string_view name) const {
   std::vector<const ModelEntry*> out;
   const ModelEntry* e = find(name);
   if (!e) return out;
-  for (const auto& x : entries())
-    if (x.base_name == e->base_name) out.push_back(&x);
+  size_t n = lazy_ ? lazy_->compiled.size() : entries_.size();
+  for (size_t i = 0; i < n; ++i)
+    if ((lazy_ ? lazy_->compiled.name(i).base_name : std::string_view(entries_[i].base_name)) == e->base_name)
+      out.push_back(entry_at(i));
   return out;
 }
 
 const ModelEntry* Catalog::recognise(std::string_view vendor, unsigned family, unsigned model, unsigned stepping) const {
-  const ModelEntry* best = nullptr;
-  for (const auto& e : entries()) {
+  const auto& all = entries();
+  std::optional<size_t> best;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const ModelEntry& e = all[i];
     if (!e.is_default_version) continue;
     for (const auto& s : e.signatures)
-      if (s.matches(vendor, family, model, stepping) && (!best || e.generation > best->generation)) best = &e;
+      if (s.matches(vendor, family, model, stepping) && (!best || e.generation > all[*best].generation)) best = i;
   }
-  return best;
+  return best ? entry_at(*best) : nullptr;
 }
 
 }  // namespace cpumodel

@@ -37,13 +37,14 @@ struct CompiledName {
 // decoding them all cost ~0.3 ms of its ~3 ms. The blob must outlive it.
 class CompiledCatalog {
  public:
-  // nullopt when the blob is not for these files (fingerprints, names) or this dictionary, or its
-  // directory is damaged. An entry's own bytes are checked when it is decoded.
+  // nullopt when the blob is not for these files (fingerprints, names) or this dictionary, or is
+  // damaged (its directory, or the entries' checksum).
   static std::optional<CompiledCatalog> open(std::string_view blob, const std::vector<std::string>& paths,
                                              uint64_t files_fp);
   size_t size() const { return names_.size(); }
   const CompiledName& name(size_t i) const { return names_[i]; }
-  // nullopt when its bytes are damaged.
+  // nullopt when its bytes do not decode (which, the checksum having matched, only a codec fault
+  // can cause).
   std::optional<ModelEntry> entry(size_t i) const;
 
  private:

@@ -151,6 +151,21 @@ TEST(Probe, EntryStartsTheUnrolledBlockWhereTheFirstPassIsLeft) {
       EXPECT_EQ(e.rsi + (kUnroll - first) * sizeof(ProbeRecord), l.results_of(0)) << n;
     }
     EXPECT_EQ(none.rbp, 0u);
+    // Each copy is where the arithmetic says: its first load reads record k at ESI + 24 * k
+    // (67 8b 86 disp32 in 64-bit mode, 8b 86 disp32 in 32-bit), so every copy has one length.
+    for (size_t k : {size_t{0}, size_t{1}, size_t{63}, kUnroll - 1}) {
+      size_t at = block - BootLayout::kCode + k * copy;
+      size_t prefix = mode == CpuMode::kLong64 ? 1 : 0;
+      ASSERT_LT(at + prefix + 6, code.size());
+      if (prefix) {
+        EXPECT_EQ(code[at], 0x67) << k;
+      }
+      EXPECT_EQ(code[at + prefix], 0x8b) << k;
+      EXPECT_EQ(code[at + prefix + 1], 0x86) << k;
+      uint32_t disp = 0;
+      for (int b = 0; b < 4; ++b) disp |= uint32_t{code[at + prefix + 2 + b]} << (8 * b);
+      EXPECT_EQ(disp, k * sizeof(ProbeRecord)) << k;
+    }
   }
 }
 

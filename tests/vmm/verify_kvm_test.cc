@@ -186,36 +186,53 @@ TEST(VerifyKvm, APreparedVmIsAdoptedWhenItFitsAndClosedWhenNot) {
 }
 
 // The probe runs its queries in unrolled blocks of CPUMODEL_PROBE_UNROLL (guest_abi.h), starting
-// the first block part-way. A table of 200 subleaves of leaf 4 makes more queries than one block
-// holds: every query is run once, in order, with the registers KVM was given, in both modes.
+// the first block part-way. Subleaves of leaf 4 added (KVM takes at most 256 entries), and for the
+// last case the basic range raised to 0xff, so that the queries come to one block exactly, one
+// more, and more than two blocks: every query is run once, in order, with the registers KVM was
+// given, in both modes.
 TEST(VerifyKvm, QueriesBeyondOneUnrolledBlockAreEachRunOnceInOrder) {
   REQUIRE_KVM();
+  constexpr size_t kUnroll = CPUMODEL_PROBE_UNROLL;
+  auto leaf4 = [](uint32_t sub) { return CpuidRegs{0x4000 + sub, 0x5000 + sub, sub, 0x70000 + sub}; };
   for (bool lm : {true, false}) {
-    CpuidTable t = test_table();
-    t.set_bit(0x80000001, 0, Reg::kEdx, 29, lm);
-    for (uint32_t sub = 0; sub < 200; ++sub) t.set(4, sub, CpuidRegs{0x4000 + sub, 0x5000 + sub, sub, 0x70000 + sub});
-    std::vector<CpuidTable> tables = {t, t};
-    std::vector<uint32_t> ids = {0, 1};
-    ProbePlan plan = probe_plan(tables);
-    ASSERT_GT(plan.queries.size(), size_t{CPUMODEL_PROBE_UNROLL});
-    auto run = run_probe(tables, ids, {});
-    ASSERT_TRUE(run.ok()) << run.error().message;
-    EXPECT_EQ(run->machine.mode, lm ? CpuMode::kLong64 : CpuMode::kProtected32);
-    for (size_t v = 0; v < 2; ++v) {
-      const auto& recs = run->records[v];
-      ASSERT_GE(recs.size(), plan.queries.size()) << "vCPU " << v;
-      for (size_t q = 0; q < plan.queries.size(); ++q) {
-        ASSERT_EQ(recs[q].leaf, plan.queries[q].leaf) << "record " << q;
-        ASSERT_EQ(recs[q].subleaf, plan.queries[q].subleaf) << "record " << q;
-        if (recs[q].leaf == 4) {
-          uint32_t sub = recs[q].subleaf;
-          EXPECT_EQ(recs[q].regs(), (CpuidRegs{0x4000 + sub, 0x5000 + sub, sub, 0x70000 + sub})) << "subleaf " << sub;
-        }
+    CpuidTable base = test_table();
+    base.set_bit(0x80000001, 0, Reg::kEdx, 29, lm);
+    for (size_t want : {kUnroll, kUnroll + 1, 2 * kUnroll + 1}) {
+      CpuidTable t = base;
+      if (want > 2 * kUnroll) t.reg(0, 0, Reg::kEax) = 0xff;
+      size_t queries = 0;
+      for (uint32_t sub = 0; sub < 180; ++sub) {
+        t.set(4, sub, leaf4(sub));
+        std::vector<CpuidTable> one = {t};
+        queries = probe_plan(one).queries.size();
+        if (queries >= want) break;
       }
-      // After the queries only the range scans, each a leaf the queries did not have.
-      std::set<CpuidKey> queried(plan.queries.begin(), plan.queries.end());
-      for (size_t r = plan.queries.size(); r < recs.size(); ++r)
-        EXPECT_FALSE(queried.count(CpuidKey{recs[r].leaf, recs[r].subleaf})) << "record " << r;
+      if (want <= 2 * kUnroll) {
+        ASSERT_EQ(queries, want) << "lm " << lm;
+      }
+      ASSERT_GE(queries, want);
+      ASSERT_LE(t.size(), 256u);
+      std::vector<CpuidTable> tables = {t, t};
+      std::vector<uint32_t> ids = {0, 1};
+      ProbePlan plan = probe_plan(tables);
+      auto run = run_probe(tables, ids, {});
+      ASSERT_TRUE(run.ok()) << run.error().message;
+      EXPECT_EQ(run->machine.mode, lm ? CpuMode::kLong64 : CpuMode::kProtected32);
+      for (size_t v = 0; v < 2; ++v) {
+        const auto& recs = run->records[v];
+        ASSERT_GE(recs.size(), plan.queries.size()) << "vCPU " << v;
+        for (size_t q = 0; q < plan.queries.size(); ++q) {
+          ASSERT_EQ(recs[q].leaf, plan.queries[q].leaf) << "record " << q << " of " << queries;
+          ASSERT_EQ(recs[q].subleaf, plan.queries[q].subleaf) << "record " << q << " of " << queries;
+          if (recs[q].leaf == 4 && t.has(4, recs[q].subleaf)) {
+            EXPECT_EQ(recs[q].regs(), t.get(4, recs[q].subleaf)) << "subleaf " << recs[q].subleaf;
+          }
+        }
+        // After the queries only the range scans, each a leaf the queries did not have.
+        std::set<CpuidKey> queried(plan.queries.begin(), plan.queries.end());
+        for (size_t r = plan.queries.size(); r < recs.size(); ++r)
+          EXPECT_FALSE(queried.count(CpuidKey{recs[r].leaf, recs[r].subleaf})) << "record " << r;
+      }
     }
   }
 }

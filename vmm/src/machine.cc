@@ -277,11 +277,17 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineConfig config) {
   }
   // Each vCPU's CPUID, registers and APIC base: ~0.09 ms a vCPU on kvm_pvm (KVM_SET_CPUID2 runs
   // host CPUIDs, which trap there), so from 4 vCPUs on a second thread sets up the second half.
-  // The first failure by index is the one reported.
+  // The first failure by index is the one reported (after any vCPU KVM could not create).
   std::vector<Status> set(n, ok_status());
-  auto set_up = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i)
-      if (!(set[i] = impl->setup_vcpu(static_cast<unsigned>(i), created[i]))) return;
+  auto set_up = [&](size_t from, size_t to) noexcept {
+    for (size_t i = from; i < to; ++i) {
+      try {
+        set[i] = impl->setup_vcpu(static_cast<unsigned>(i), created[i]);
+      } catch (const std::exception& e) {  // no allocation, say; not to end the process
+        set[i] = host_error("setting up vCPU " + std::to_string(i) + ": " + e.what());
+      }
+      if (!set[i]) return;
+    }
   };
   std::thread helper;
   size_t half = n >= 4 ? n / 2 : n;

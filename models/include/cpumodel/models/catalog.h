@@ -88,8 +88,10 @@ class Catalog {
 
   // Compiled catalogs (tools/catalog_compile, at build time): load() takes the entries from a
   // registered one when the files it is asked to load are byte for byte the files it was compiled
-  // from, with the same feature dictionary; otherwise it parses the YAML. The blob must outlive
-  // every load. CPUMODEL_COMPILED_CATALOG=off in the environment makes load() always parse.
+  // from, with the same feature dictionary and an intact checksum; otherwise it parses the YAML.
+  // The blob must outlive every Catalog loaded from it (and their copies): their entries are
+  // decoded from it as they are asked for. CPUMODEL_COMPILED_CATALOG=off in the environment makes
+  // load() always parse.
   static void register_compiled(std::string_view blob);
   // This catalog in that compiled form.
   Result<std::string> compile() const;
@@ -97,8 +99,10 @@ class Catalog {
   bool from_compiled() const { return from_compiled_; }
 
   // Every entry. From a compiled catalog, entries are decoded when first needed: find() (and so
-  // expand()) decodes only the entry it returns; this, and the methods that look at every entry,
-  // decode them all once. Safe from several threads.
+  // expand()) decodes only the entry it returns; this, and recognise(), decode them all once. Safe
+  // from several threads. find(), versions_of() and recognise() return the same object for the
+  // same entry every time; an element here is that object too, unless find() had decoded the
+  // entry on its own first (then it is an equal copy).
   const std::vector<ModelEntry>& entries() const;
   // Versioned name, unversioned name (default version) or alias -> entry.
   const ModelEntry* find(std::string_view name) const;
@@ -134,6 +138,7 @@ class Catalog {
   uint64_t files_fingerprint_ = 0;
   bool from_compiled_ = false;
   void build_index();
+  const ModelEntry* entry_at(size_t index) const;
   struct Impl;
   friend struct Impl;
 };

@@ -7,9 +7,9 @@
 #define CPUMODEL_DONE_PORT 0x0ce0
 
 /* Probe guest: at entry EDI = ESP = the header: u32 count, u32 0, u32 start[4]; ESI and EBP as
-   below. Records of 24 bytes (leaf, subleaf, eax, ebx, ecx, edx) go after the header's results
-   address (count + 4 * 256 of them, per vCPU). The VMM has written the leaf and subleaf of each
-   of the first `count` records (the queries); the guest runs CPUID for each and fills in its
+   below. Each vCPU has its own records of 24 bytes (leaf, subleaf, eax, ebx, ecx, edx), room for
+   count + 4 * 256 of them. The VMM has written the leaf and subleaf of each of the first `count`
+   records (the queries); the guest runs CPUID for each and fills in its
    registers, in blocks of CPUMODEL_PROBE_UNROLL unrolled copies of the query code, copy k using
    the record at ESI + 24 * k. The first pass runs the first count - UNROLL * EBP queries: the
    VMM starts the vCPU (RIP) at the copy that leaves that many, with ESI moved back as far as
