@@ -195,13 +195,15 @@ linux() {
   trace "linux: boot"
   cpumodel boot "$@" --qmp unix:$q <&3 > $out 2>&1 &
   vm=$!
-  n=0
+  n=0 why=
   until grep -q "@@L2 ready" $out; do
-    n=$((n + 1)); [ $n -gt 600 ] && break
-    kill -0 $vm 2>/dev/null || break
+    n=$((n + 1)); [ $n -gt 600 ] && { why="no prompt after $n polls"; break; }
+    kill -0 $vm 2>/dev/null || { why="boot process $vm gone after $n polls"; break; }
     sleep 0.5
   done
-  echo "@@SNAP linux ready $(grep -c '@@L2 ready' $out)"
+  echo "@@SNAP linux ready $(grep -c '@@L2 ready' $out)${why:+ ($why, uptime $(cut -d' ' -f1 /proc/uptime))}"
+  # Not ready: the boot's last lines, to tell a slow guest from a stuck one.
+  [ -z "$why" ] || tail -n 5 $out | sed 's/^/@@SNAP linux out /'
   # A boot that ended before its prompt: how it ended (boot_rig_test.cc reruns an early death).
   kill -0 $vm 2>/dev/null || grep 'cpumodel: ' $out | grep -v warning | sed 's/^/@@SNAP linux boot /'
   trace "linux: snapshot-save"
