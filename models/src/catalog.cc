@@ -417,24 +417,22 @@ Result<std::string> Catalog::compile() const {
   return detail::encode_compiled_catalog(entries(), files_, files_fingerprint_);
 }
 
+size_t Catalog::entry_count() const { return lazy_ ? lazy_->compiled.size() : entries_.size(); }
+
+detail::CompiledName Catalog::names_at(size_t i) const {
+  if (lazy_) return lazy_->compiled.name(i);
+  const ModelEntry& e = entries_[i];
+  return {e.name, e.alias, e.base_name, e.kind, e.version, e.is_default_version};
+}
+
 void Catalog::build_index() {
   names_.clear();
-  auto add = [&](std::string_view name, std::string_view alias, std::string_view base_name, ModelEntry::Kind kind,
-                 uint32_t version, bool is_default_version, size_t i) {
-    names_.push_back({lower(name), i});
-    if (!alias.empty()) names_.push_back({lower(alias), i});
-    if (kind == ModelEntry::Kind::kModel && version && is_default_version) names_.push_back({lower(base_name), i});
-  };
-  if (lazy_) {
-    for (size_t i = 0; i < lazy_->compiled.size(); ++i) {
-      const detail::CompiledName& n = lazy_->compiled.name(i);
-      add(n.name, n.alias, n.base_name, n.kind, n.version, n.is_default_version, i);
-    }
-  } else {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      const ModelEntry& e = entries_[i];
-      add(e.name, e.alias, e.base_name, e.kind, e.version, e.is_default_version, i);
-    }
+  for (size_t i = 0; i < entry_count(); ++i) {
+    detail::CompiledName e = names_at(i);
+    names_.push_back({lower(e.name), i});
+    if (!e.alias.empty()) names_.push_back({lower(e.alias), i});
+    if (e.kind == ModelEntry::Kind::kModel && e.version && e.is_default_version)
+      names_.push_back({lower(e.base_name), i});
   }
   std::sort(names_.begin(), names_.end());
 }
@@ -529,14 +527,8 @@ std::string Catalog::unknown_model_message(std::string_view name) const {
     size_t d = Builder::distance(n, lower(name));
     if (d < best_d) {
       best_d = d;
-      std::string_view e_name, e_alias, e_base;
-      if (lazy_) {
-        const detail::CompiledName& c = lazy_->compiled.name(i);
-        e_name = c.name, e_alias = c.alias, e_base = c.base_name;
-      } else {
-        e_name = entries_[i].name, e_alias = entries_[i].alias, e_base = entries_[i].base_name;
-      }
-      best = lower(e_name) == n ? e_name : lower(e_alias) == n ? e_alias : e_base;
+      detail::CompiledName e = names_at(i);
+      best = lower(e.name) == n ? e.name : lower(e.alias) == n ? e.alias : e.base_name;
     }
   }
   if (!best.empty()) msg += " (did you mean '" + best + "'?)";
@@ -557,10 +549,8 @@ std::vector<const ModelEntry*> Catalog::versions_of(std::string_view name) const
   std::vector<const ModelEntry*> out;
   const ModelEntry* e = find(name);
   if (!e) return out;
-  size_t n = lazy_ ? lazy_->compiled.size() : entries_.size();
-  for (size_t i = 0; i < n; ++i)
-    if ((lazy_ ? lazy_->compiled.name(i).base_name : std::string_view(entries_[i].base_name)) == e->base_name)
-      out.push_back(entry_at(i));
+  for (size_t i = 0; i < entry_count(); ++i)
+    if (names_at(i).base_name == e->base_name) out.push_back(entry_at(i));
   return out;
 }
 

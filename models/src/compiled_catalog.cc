@@ -393,19 +393,4 @@ std::optional<ModelEntry> CompiledCatalog::entry(size_t i) const {
   return e;
 }
 
-std::optional<std::vector<ModelEntry>> decode_compiled_catalog(std::string_view blob,
-                                                               const std::vector<std::string>& paths,
-                                                               uint64_t files_fp) {
-  auto c = CompiledCatalog::open(blob, paths, files_fp);
-  if (!c) return std::nullopt;
-  std::vector<ModelEntry> entries;
-  entries.reserve(c->size());
-  for (size_t i = 0; i < c->size(); ++i) {
-    auto e = c->entry(i);
-    if (!e) return std::nullopt;
-    entries.push_back(std::move(*e));
-  }
-  return entries;
-}
-
 }  // namespace cpumodel::detail

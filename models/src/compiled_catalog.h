@@ -18,15 +18,10 @@ uint64_t files_fingerprint(const std::vector<std::string>& paths, const std::vec
 
 Result<std::string> encode_compiled_catalog(const std::vector<ModelEntry>& entries,
                                             const std::vector<std::string>& paths, uint64_t files_fp);
-// The entries, with `paths` in their `source` fields; nullopt when the blob is not for these
-// files (fingerprints, names) or this dictionary, or is damaged.
-std::optional<std::vector<ModelEntry>> decode_compiled_catalog(std::string_view blob,
-                                                               const std::vector<std::string>& paths,
-                                                               uint64_t files_fp);
 
 // What the catalog's name index needs of an entry, read from the blob's directory.
 struct CompiledName {
-  std::string_view name, alias, base_name;  // into the blob
+  std::string_view name, alias, base_name;  // into the blob (or the entry's strings: Catalog::names_at)
   ModelEntry::Kind kind = ModelEntry::Kind::kModel;
   uint32_t version = 0;
   bool is_default_version = false;

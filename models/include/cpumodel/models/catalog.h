@@ -14,6 +14,9 @@
 #include "cpumodel/cpuid/spec.h"
 
 namespace cpumodel {
+namespace detail {
+struct CompiledName;
+}  // namespace detail
 
 // A family/model range a host signature is recognised by ("this host is a Haswell").
 struct Signature {
@@ -139,6 +142,9 @@ class Catalog {
   bool from_compiled_ = false;
   void build_index();
   const ModelEntry* entry_at(size_t index) const;
+  // Entry `index`'s names, kind and version, without decoding it (a compiled catalog's directory).
+  size_t entry_count() const;
+  detail::CompiledName names_at(size_t index) const;
   struct Impl;
   friend struct Impl;
 };
