@@ -76,8 +76,8 @@ int run(const po::variables_map& vm) {
   CpuidTable host_cpuid = enumerate_cpuid(HostCpuidSource());
   auto host = vmm::kvm_support_profile(options->device);
   auto dirs = vm.count("models-dir") ? vm["models-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  auto cat = host ? Catalog::load_default(dirs) : Result<Catalog>(host.error());
   if (!host) return fail(host.error());
+  auto cat = Catalog::load_default(dirs);
   if (!cat) return fail(cat.error());
   host->cpuid = std::move(host_cpuid);
   auto x = cat->expand(vm["cpu"].as<std::string>(), &*host, false);
